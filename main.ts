@@ -1,0 +1,139 @@
+/**
+ * The waypoint command line: parses flags, builds the pieces and starts them. Logic that a test
+ * would want to call lives in `cli/` and the folders it wires.
+ */
+import { certsCommand } from "./cli/certs.ts";
+import { demoInstructions, prepareDemo } from "./cli/demo.ts";
+import { parseFlags, parseHostPort, UsageError } from "./cli/flags.ts";
+import { type RunOptions, startWaypoint } from "./cli/run.ts";
+import { tunnelCommand } from "./cli/tunnel.ts";
+import { validateCommand } from "./cli/validate.ts";
+import { type Level, log } from "./log/mod.ts";
+import denoJson from "./deno.json" with { type: "json" };
+
+const USAGE = `waypoint ${denoJson.version}: an Istio ambient waypoint proxy
+
+Usage:
+  waypoint run --config PATH... --certs DIR [--namespace NS] [--name GATEWAY]
+               [--service-account SA] [--trust-domain TD] [--trust-domain-alias TD...]
+               [--hbone ADDR] [--readiness ADDR] [--metrics ADDR] [--admin ADDR]
+               [--ztunnel-port N] [--log-level debug|info|warn|error]
+  waypoint run --demo                 the embedded demo mesh with dev certificates
+  waypoint validate --config PATH... [--namespace NS] [--name GATEWAY]
+  waypoint certs ca --out DIR [--trust-domain TD]
+  waypoint certs issue --ca DIR --identity SPIFFE_ID --out DIR
+  waypoint tunnel connect --via HOST:PORT --authority ADDR:PORT --certs DIR [--listen ADDR]
+                          [--identity SPIFFE_ID]
+  waypoint tunnel serve --listen ADDR... --certs DIR
+  waypoint --version
+`;
+
+const RUN_FLAGS = {
+  config: { type: "string", multiple: true },
+  certs: { type: "string" },
+  namespace: { type: "string" },
+  name: { type: "string" },
+  "service-account": { type: "string" },
+  "trust-domain": { type: "string" },
+  "trust-domain-alias": { type: "string", multiple: true },
+  hbone: { type: "string" },
+  readiness: { type: "string" },
+  metrics: { type: "string" },
+  admin: { type: "string" },
+  "ztunnel-port": { type: "string" },
+  "log-level": { type: "string" },
+  demo: { type: "boolean" },
+} as const;
+
+async function runCommand(args: string[]): Promise<void> {
+  const f = parseFlags(args, RUN_FLAGS);
+  if (f["log-level"]) log.setLevel(f["log-level"] as Level);
+  const demoDir = ".dev/demo";
+  const base = f.demo ? await prepareDemo(demoDir) : undefined;
+  const env = (name: string) => Deno.env.get(name) || undefined;
+  const addr = (flag: "hbone" | "readiness" | "metrics" | "admin", fallback: string) =>
+    f[flag] ? parseHostPort(flag, f[flag]) : base?.[flag] ?? parseHostPort(flag, fallback);
+  const options: RunOptions = {
+    config: f.config ?? base?.config ?? [],
+    certs: f.certs ?? base?.certs ?? "",
+    namespace: f.namespace ?? base?.namespace ?? env("POD_NAMESPACE") ?? "default",
+    name: f.name ?? base?.name ?? env("GATEWAY_NAME") ?? "waypoint",
+    trustDomain: f["trust-domain"] ?? "cluster.local",
+    trustDomainAliases: f["trust-domain-alias"] ?? [],
+    hbone: addr("hbone", "0.0.0.0:15008"),
+    readiness: addr("readiness", "0.0.0.0:15021"),
+    metrics: addr("metrics", "0.0.0.0:15020"),
+    admin: addr("admin", "127.0.0.1:15000"),
+    ztunnelPort: f["ztunnel-port"] ? Number(f["ztunnel-port"]) : 15008,
+  };
+  if (options.config.length === 0) throw new UsageError("--config is required");
+  if (!options.certs) throw new UsageError("--certs is required");
+  if (
+    !Number.isInteger(options.ztunnelPort) || options.ztunnelPort < 1 || options.ztunnelPort > 65535
+  ) {
+    throw new UsageError(`--ztunnel-port wants a port number: got "${f["ztunnel-port"]}"`);
+  }
+  const sa = f["service-account"] ?? env("SERVICE_ACCOUNT");
+  const waypoint = await startWaypoint(options);
+  if (sa && !waypoint.identity.current.identity.endsWith(`/sa/${sa}`)) {
+    log.warn("Certificate identity does not carry --service-account", {
+      identity: waypoint.identity.current.identity,
+      serviceAccount: sa,
+    });
+  }
+  if (f.demo) console.log(demoInstructions(demoDir));
+  const stop = async () => {
+    log.info("Draining on signal");
+    await waypoint.close();
+    await log.drain();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGINT", stop);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "run":
+      await runCommand(rest);
+      return -1;
+    case "validate":
+      return await validateCommand(rest);
+    case "certs":
+      await certsCommand(rest);
+      return 0;
+    case "tunnel":
+      await tunnelCommand(rest);
+      return 0;
+    case "--version":
+    case "version":
+      console.log(`waypoint ${denoJson.version} (${Deno.env.get("WAYPOINT_COMMIT") ?? "dev"})`);
+      return 0;
+    case undefined:
+    case "help":
+    case "--help":
+      console.log(USAGE);
+      return 0;
+    default:
+      throw new UsageError(`Unknown command "${command}"`);
+  }
+}
+
+if (import.meta.main) {
+  try {
+    const code = await main(Deno.args);
+    if (code >= 0) {
+      await log.drain();
+      Deno.exit(code);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`${e.message}\n\n${USAGE}`);
+      Deno.exit(2);
+    }
+    log.error("Fatal", { reason: e });
+    await log.drain();
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * @module
+ * HBONE transport: TLS identity (SPIFFE certificates and their reload), the HBONE server and the
+ * pooled client, the destination-ztunnel stand-in, and the byte splice. It knows nothing of the
+ * mesh or of HTTP semantics: callers hand it addresses, identities and authorities.
+ */
+export { parseAuthority } from "./authority.ts";
+export { DEFAULT_TUNNEL_CONFIG, type TunnelConfig } from "./config.ts";
+export { serveDestination } from "./dest_ztunnel.ts";
+export { TunnelError, type TunnelErrorKind } from "./errors.ts";
+export { IdentitySource, loadTlsMaterial, spiffeIdOf, type TlsMaterial } from "./identity.ts";
+export {
+  HbonePool,
+  identityMatches,
+  type PoolStats,
+  type Tunnel,
+  type TunnelTarget,
+} from "./pool.ts";
+export {
+  accept,
+  type ConnectRequest,
+  type HboneServer,
+  type HboneServerOptions,
+  listenHbone,
+  type Peer,
+  refuse,
+} from "./server.ts";
+export { splice, type SpliceResult } from "./splice.ts";
+export { parseSpiffeId } from "./spiffe.ts";
