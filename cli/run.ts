@@ -5,7 +5,14 @@
  */
 import { adminApp, metricsApp, readinessApp, serveApp, type ServedApp } from "../admin/mod.ts";
 import { log } from "../log/mod.ts";
-import { dumpSnapshot, SnapshotHolder, watchConfig, type WatchHandle } from "../mesh/mod.ts";
+import {
+  type ConfigWatch,
+  dumpSnapshot,
+  emptySnapshot,
+  SnapshotHolder,
+  watchConfig,
+} from "../mesh/mod.ts";
+import { formatProblem } from "./validate.ts";
 import { inboundHandler, nodeText, Outbound } from "../proxy/mod.ts";
 import { LeastRequestBalancer } from "../routes/mod.ts";
 import {
@@ -71,19 +78,27 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
       trustDomain: options.trustDomain,
     });
   }
-  const holder = new SnapshotHolder();
-  let watch: WatchHandle;
+  const meshOptions = {
+    namespace: options.namespace,
+    name: options.name,
+    trustDomain: options.trustDomain,
+    trustDomainAliases: options.trustDomainAliases,
+  };
+  const holder = new SnapshotHolder(emptySnapshot(meshOptions));
+  let watch: ConfigWatch;
   try {
-    watch = await watchConfig(options.config, {
-      namespace: options.namespace,
-      name: options.name,
-      trustDomain: options.trustDomain,
-      trustDomainAliases: [...options.trustDomainAliases],
-    }, holder);
+    watch = await watchConfig(options.config, meshOptions, holder);
   } catch (e) {
     identity.close();
     throw e;
   }
+  if (!watch.initial.applied) {
+    identity.close();
+    await watch.close();
+    const lines = watch.initial.problems.map(formatProblem).join("\n  ");
+    throw new Error(`Config has errors:\n  ${lines}`);
+  }
+  for (const p of watch.initial.problems) log.warn("Config problem", { ...p });
   const pool = new HbonePool(identity, config);
   const outbound = new Outbound({
     opener: pool,
@@ -120,7 +135,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
     admin,
     close: async (graceMs = 5_000) => {
       ready = false;
-      watch.close();
+      await watch.close();
       identity.close();
       await hbone.close(graceMs);
       pool.close();

@@ -40,9 +40,9 @@ export class LeastRequestBalancer {
     const n = endpoints.length;
     if (n === 0) return undefined;
     let chosen = endpoints[0];
-    if (n === 2) {
-      chosen = this.#load(endpoints[1]) < this.#load(endpoints[0]) ? endpoints[1] : endpoints[0];
-    } else if (n > 2) {
+    if (n > 1) {
+      // Two distinct random candidates; with two endpoints that is both, in random order, so
+      // ties are broken at random.
       const i = Math.floor(this.#random() * n);
       let j = Math.floor(this.#random() * (n - 1));
       if (j >= i) j++;
