@@ -17,7 +17,8 @@ Usage:
   waypoint run --config PATH... --certs DIR [--namespace NS] [--name GATEWAY]
                [--service-account SA] [--trust-domain TD] [--trust-domain-alias TD...]
                [--hbone ADDR] [--readiness ADDR] [--metrics ADDR] [--admin ADDR]
-               [--ztunnel-port N] [--log-level debug|info|warn|error]
+               [--ztunnel-port N] [--sandwich ADDR] [--dev-plain-upstreams]
+               [--log-level debug|info|warn|error]
   waypoint run --demo                 the embedded demo mesh with dev certificates
   waypoint validate --config PATH... [--namespace NS] [--name GATEWAY]
   waypoint certs ca --out DIR [--trust-domain TD]
@@ -42,6 +43,8 @@ const RUN_FLAGS = {
   admin: { type: "string" },
   "ztunnel-port": { type: "string" },
   "log-level": { type: "string" },
+  sandwich: { type: "string" },
+  "dev-plain-upstreams": { type: "boolean" },
   demo: { type: "boolean" },
 } as const;
 
@@ -65,6 +68,8 @@ async function runCommand(args: string[]): Promise<void> {
     metrics: addr("metrics", "0.0.0.0:15020"),
     admin: addr("admin", "127.0.0.1:15000"),
     ztunnelPort: f["ztunnel-port"] ? Number(f["ztunnel-port"]) : 15008,
+    sandwich: f.sandwich ? parseHostPort("sandwich", f.sandwich) : undefined,
+    plainUpstreams: f["dev-plain-upstreams"] ?? false,
   };
   if (options.config.length === 0) throw new UsageError("--config is required");
   if (!options.certs) throw new UsageError("--certs is required");

@@ -13,7 +13,7 @@ import {
   watchConfig,
 } from "../mesh/mod.ts";
 import { formatProblem } from "./validate.ts";
-import { inboundHandler, nodeText, Outbound } from "../proxy/mod.ts";
+import { fromHbone, fromSandwich, inboundHandler, nodeText, Outbound } from "../proxy/mod.ts";
 import { LeastRequestBalancer } from "../routes/mod.ts";
 import {
   DEFAULT_TUNNEL_CONFIG,
@@ -21,6 +21,9 @@ import {
   type HboneServer,
   IdentitySource,
   listenHbone,
+  listenSandwich,
+  PlainOpener,
+  type SandwichServer,
   type TunnelConfig,
 } from "../tunnel/mod.ts";
 import type { HostPort } from "./flags.ts";
@@ -44,6 +47,16 @@ export interface RunOptions {
   readonly admin: HostPort;
   /** @default 15008 */
   readonly ztunnelPort: number;
+  /**
+   * Plain listener for the sandwich binding (PROXY v2 with the client identity in TLV 0xD0, from a
+   * local ztunnel). Off when undefined.
+   */
+  readonly sandwich?: HostPort;
+  /**
+   * Reach endpoints by plain TCP to `podIP:targetPort` instead of HBONE: for laptops without
+   * ztunnel, and for the sandwich binding where the node's ztunnel carries the hop.
+   */
+  readonly plainUpstreams?: boolean;
   /** Overrides of the HTTP/2 and pool tunables. */
   readonly tunnel?: Partial<TunnelConfig>;
 }
@@ -51,6 +64,7 @@ export interface RunOptions {
 /** A running waypoint. */
 export interface Waypoint {
   readonly hbone: HboneServer;
+  readonly sandwich?: SandwichServer;
   readonly holder: SnapshotHolder;
   readonly identity: IdentitySource;
   readonly pool: HbonePool;
@@ -101,17 +115,25 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
   for (const p of watch.initial.problems) log.warn("Config problem", { ...p });
   const pool = new HbonePool(identity, config);
   const outbound = new Outbound({
-    opener: pool,
+    opener: options.plainUpstreams ? new PlainOpener(config.connectTimeoutMs) : pool,
     balancer: new LeastRequestBalancer(),
     ztunnelPort: options.ztunnelPort,
   });
   let ready = false;
+  const handle = inboundHandler({ snapshot: () => holder.current, outbound });
   const hbone = await listenHbone(options.hbone.hostname, options.hbone.port, {
     identity,
     trustDomains: () => trustDomains,
     config,
-    handler: inboundHandler({ snapshot: () => holder.current, outbound }),
+    handler: (request) => handle(fromHbone(request)),
   });
+  const sandwich = options.sandwich
+    ? await listenSandwich(
+      options.sandwich.hostname,
+      options.sandwich.port,
+      (connection) => handle(fromSandwich(connection)),
+    )
+    : undefined;
   const admin = [
     serveApp(readinessApp(() => ready), addressText(options.readiness)),
     serveApp(metricsApp(() => processMetrics(hbone, pool, holder)), addressText(options.metrics)),
@@ -129,6 +151,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
   });
   return {
     hbone,
+    sandwich,
     holder,
     identity,
     pool,
@@ -137,6 +160,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
       ready = false;
       await watch.close();
       identity.close();
+      await sandwich?.close();
       await hbone.close(graceMs);
       pool.close();
       await Promise.all(admin.map((a) => a.shutdown()));

@@ -1,14 +1,23 @@
 /**
- * Inbound leg: one CONNECT from a ztunnel. Phases, as in ztunnel's `inbound.rs`:
+ * Inbound leg: one CONNECT from a ztunnel, over HBONE or over the sandwich listener (PROXY v2).
+ * Phases, as in ztunnel's `inbound.rs`:
  * 1. `planInbound` (pure) checks the method, parses `:authority` and asks the mesh whether the
  *    target is bound to this waypoint, failing with a status before any data flows;
  * 2. the upstream tunnel is opened, and only if it answers 200 do we answer 200 (TCP ports);
  * 3. bytes are spliced, and the connection ends in exactly one result log line.
  */
-import type { ServerHttp2Stream } from "node:http2";
+import type { Duplex } from "node:stream";
 import { log } from "../log/mod.ts";
 import { bind, type Destination, parseAuthority, type Snapshot } from "../mesh/mod.ts";
-import { accept, type ConnectRequest, refuse, splice, TunnelError } from "../tunnel/mod.ts";
+import {
+  accept,
+  type ConnectRequest,
+  type Peer,
+  refuse,
+  type SandwichConnection,
+  splice,
+  TunnelError,
+} from "../tunnel/mod.ts";
 import { forwardedFor, nodeText } from "./forwarded.ts";
 import { describe, NoEndpointError, type Outbound, type Upstream } from "./outbound.ts";
 
@@ -31,6 +40,60 @@ export interface InboundRejection {
 
 /** The parts of a CONNECT that planning reads. */
 export type InboundRequest = Pick<ConnectRequest, "method" | "authority" | "headers" | "peer">;
+
+/** A CONNECT from either listener, with the two ways to answer it. */
+export interface InboundStream extends InboundRequest {
+  /** Ends the stream with a non-200 status (HBONE) or closes it (sandwich). */
+  refuse(status: number): void;
+  /** Answers 200 when the transport has one; returns the byte stream to splice. */
+  accept(): Duplex;
+  /** Whether the client already went away. */
+  readonly gone: boolean;
+}
+
+/** Adapts an HBONE CONNECT stream. */
+export function fromHbone(request: ConnectRequest): InboundStream {
+  const { stream } = request;
+  return {
+    ...request,
+    refuse: (status) => refuse(stream, status),
+    accept: () => {
+      accept(stream);
+      return stream;
+    },
+    get gone() {
+      return stream.destroyed;
+    },
+  };
+}
+
+/**
+ * Adapts a sandwich connection: the PROXY header's destination is the target, its source the
+ * client, TLV 0xD0 the identity; refusing closes the socket since there is no status to send.
+ */
+export function fromSandwich(connection: SandwichConnection): InboundStream {
+  const { header, socket } = connection;
+  const dst = header.destination!, src = header.source!;
+  const peer: Peer = {
+    identity: connection.identity,
+    address: socket.remoteAddress ?? "",
+    port: socket.remotePort ?? 0,
+  };
+  return {
+    method: "CONNECT",
+    authority: nodeText(dst.address, dst.port),
+    headers: { forwarded: `for="${nodeText(src.address, src.port)}"` },
+    peer,
+    refuse: () => socket.destroy(),
+    accept: () => {
+      socket.resume();
+      return socket;
+    },
+    get gone() {
+      return socket.destroyed;
+    },
+  };
+}
 
 /**
  * Decides what to do with a CONNECT: 405 for another method, 400 for an unparsable authority,
@@ -71,18 +134,18 @@ export interface InboundInputs {
 }
 
 /**
- * Makes the HBONE stream handler of the waypoint.
+ * Makes the stream handler of the waypoint, for either listener.
  *
  * @param inputs Snapshot reader and outbound connector
- * @returns A handler for {@link ConnectRequest}s
+ * @returns A handler for {@link InboundStream}s
  */
-export function inboundHandler(inputs: InboundInputs): (request: ConnectRequest) => void {
+export function inboundHandler(inputs: InboundInputs): (request: InboundStream) => void {
   return (request) => {
     void serveConnect(inputs, request);
   };
 }
 
-async function serveConnect(inputs: InboundInputs, request: ConnectRequest): Promise<void> {
+async function serveConnect(inputs: InboundInputs, request: InboundStream): Promise<void> {
   const started = performance.now();
   const plan = planInbound(request, inputs.snapshot());
   const record = {
@@ -91,7 +154,7 @@ async function serveConnect(inputs: InboundInputs, request: ConnectRequest): Pro
     authority: request.authority,
   };
   if (!plan.ok) {
-    refuse(request.stream, plan.status);
+    request.refuse(plan.status);
     log.warn("CONNECT refused", { ...record, status: plan.status, reason: plan.reason });
     return;
   }
@@ -102,7 +165,7 @@ async function serveConnect(inputs: InboundInputs, request: ConnectRequest): Pro
       host: plan.host,
     });
   } catch (e) {
-    refuse(request.stream, 503);
+    request.refuse(503);
     log.warn("Upstream failed", {
       ...record,
       destination: describe(plan.destination),
@@ -112,20 +175,19 @@ async function serveConnect(inputs: InboundInputs, request: ConnectRequest): Pro
     });
     return;
   }
-  await relay(request.stream, upstream, record, plan.destination, started);
+  await relay(request, upstream, record, plan.destination, started);
 }
 
 async function relay(
-  stream: ServerHttp2Stream,
+  request: InboundStream,
   upstream: Upstream,
   record: Record<string, string>,
   destination: Destination,
   started: number,
 ): Promise<void> {
   try {
-    if (stream.destroyed) throw new Error("Client went away before the upstream answered");
-    accept(stream);
-    const result = await splice(stream, upstream.tunnel.stream);
+    if (request.gone) throw new Error("Client went away before the upstream answered");
+    const result = await splice(request.accept(), upstream.tunnel.stream);
     log.info("Connection closed", {
       ...record,
       destination: describe(destination),

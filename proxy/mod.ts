@@ -6,10 +6,13 @@
  * or routing logic itself.
  */
 export {
+  fromHbone,
+  fromSandwich,
   inboundHandler,
   type InboundInputs,
   type InboundPlan,
   type InboundRejection,
+  type InboundStream,
   planInbound,
 } from "./inbound.ts";
 export {

@@ -25,5 +25,14 @@ export {
   type Peer,
   refuse,
 } from "./server.ts";
+export { PlainOpener } from "./plain.ts";
+export { listenSandwich, type SandwichConnection, type SandwichServer } from "./sandwich.ts";
+export {
+  encodeProxyV2,
+  parseProxyV2,
+  type ProxyHeader,
+  type ProxyParse,
+  TLV_PEER_IDENTITY,
+} from "./proxy_protocol.ts";
 export { splice, type SpliceResult } from "./splice.ts";
 export { parseSpiffeId } from "./spiffe.ts";

@@ -13,6 +13,7 @@
  */
 import http2 from "node:http2";
 import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from "node:http2";
+import type { Duplex } from "node:stream";
 import tls from "node:tls";
 import { log } from "../log/mod.ts";
 import { h2Settings, type TunnelConfig } from "./config.ts";
@@ -37,9 +38,10 @@ export interface TunnelTarget {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
-/** An established tunnel: the stream after the peer answered 200. */
+/** An established tunnel: the byte stream after the peer answered 200. */
 export interface Tunnel {
-  readonly stream: ClientHttp2Stream;
+  readonly stream: Duplex;
+  /** The CONNECT response headers; empty for plain TCP. */
   readonly headers: IncomingHttpHeaders;
 }
 

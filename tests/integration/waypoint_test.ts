@@ -5,10 +5,11 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import http2 from "node:http2";
+import net from "node:net";
 import tls from "node:tls";
-import { startMesh, WAYPOINT_ID } from "../fixtures/mesh.ts";
-import { roundTrip, text } from "../fixtures/streams.ts";
-import { TunnelError } from "../../tunnel/mod.ts";
+import { CLIENT_ID, startMesh, WAYPOINT_ID } from "../fixtures/mesh.ts";
+import { concat, roundTrip, text } from "../fixtures/streams.ts";
+import { encodeProxyV2, TLV_PEER_IDENTITY, TunnelError } from "../../tunnel/mod.ts";
 
 const VIP = "127.10.4.1";
 const PODS = [
@@ -166,3 +167,32 @@ function clientTls(certs: string, port: number, host: string): tls.ConnectionOpt
       cert.subjectaltname?.includes(WAYPOINT_ID) ? undefined : new Error("Wrong waypoint"),
   };
 }
+
+Deno.test("waypoint serves the sandwich binding: PROXY v2 in, plain TCP to the pod out", async () => {
+  await using mesh = await startMesh({
+    waypointIp: "127.0.4.109",
+    vip: VIP,
+    pods: [PODS[0]],
+    sandwich: true,
+    plainUpstreams: true,
+  });
+  const sandwich = mesh.waypoint.sandwich!;
+  const talk = (dst: string, port: number) =>
+    new Promise<string>((resolve) => {
+      const socket = net.connect({ host: sandwich.address, port: sandwich.port });
+      const chunks: Uint8Array[] = [];
+      socket.on("data", (c) => chunks.push(c));
+      socket.on("error", () => resolve("error"));
+      socket.on("close", () => resolve(text(concat(chunks))));
+      socket.write(encodeProxyV2(
+        { address: "127.0.4.200", port: 5555 },
+        { address: dst, port },
+        new Map([[TLV_PEER_IDENTITY, new TextEncoder().encode(CLIENT_ID)]]),
+      ));
+      socket.end("through the sandwich");
+    });
+  assert.equal(await talk(VIP, 9000), "through the sandwich");
+  assert.equal(await talk("127.10.4.99", 9000), "", "an unbound target is closed");
+  assert.equal(mesh.echo.accepted, 1);
+  assert.deepEqual(mesh.destinations.map((d) => d.sessions), [0], "no HBONE upstream was used");
+});
