@@ -111,6 +111,14 @@ export interface ResponseHead {
   headers: HeaderMap;
 }
 
+/** One request as a codec hands it to the proxy, with the way to answer it. */
+export interface Exchange {
+  readonly request: RequestHead;
+  readonly body: Body;
+  /** Sends the response head and streams the body; resolves when the body was handed over. */
+  respond(head: ResponseHead, body: Body): Promise<void>;
+}
+
 /**
  * A message body read chunk by chunk. `read()` resolves with the next chunk or `null` at the end;
  * after `null`, `trailers` holds any trailer fields.

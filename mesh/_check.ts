@@ -3,7 +3,7 @@
  * is reported and skipped (Istio rejects such objects at admission; we reject them at load).
  * After these checks a document may be treated as the matching type of `resources.ts`.
  */
-import { type Fields, FieldCheck } from "./_fields.ts";
+import { FieldCheck, type Fields } from "./_fields.ts";
 import { protocolName } from "./protocol.ts";
 import type { KubeObject, ReadKind } from "./resources.ts";
 

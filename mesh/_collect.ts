@@ -78,7 +78,9 @@ export function collect(documents: readonly SourceDoc[], problems: Problem[]): I
     if (use.use !== "read") continue;
     const located = locate(use.kind, doc);
     const reasons = checkResource(use.kind, doc.object);
-    for (const reason of reasons) problems.push(problem("error", located.where, reason, located.ref));
+    for (const reason of reasons) {
+      problems.push(problem("error", located.where, reason, located.ref));
+    }
     if (reasons.length > 0) continue;
     const key = `${apiVersion.split("/")[0]} ${located.ref}`;
     const first = seen.get(key);

@@ -8,7 +8,7 @@
  */
 import type { Endpoint } from "./model.ts";
 import type { Located } from "./_collect.ts";
-import { canonicalIp } from "./_ip.ts";
+import { canonicalIp } from "../tunnel/mod.ts";
 import { matchesLabels } from "./_selector.ts";
 import type {
   EndpointSliceResource,
@@ -53,10 +53,12 @@ export function serviceEndpoints(
   const slices = context.slices.get(`${service.namespace}/${service.name}`);
   if (slices) return dedupe(slices.flatMap((slice) => sliceEndpoints(slice, port, context)));
   const selector = service.resource.spec?.selector;
-  return dedupe(selected(service.namespace, selector, context).flatMap((candidate) => {
-    const target = serviceTargetPort(candidate, port);
-    return target === undefined ? [] : [fromCandidate(candidate, target)];
-  }));
+  return dedupe(
+    selected(service.namespace, selector, context).flatMap((candidate) => {
+      const target = serviceTargetPort(candidate, port);
+      return target === undefined ? [] : [fromCandidate(candidate, target)];
+    }),
+  );
 }
 
 /**
@@ -89,10 +91,12 @@ export function serviceEntryEndpoints(
     }));
   }
   const selector = spec.workloadSelector?.labels;
-  return dedupe(selected(entry.namespace, selector, context).map((candidate) => {
-    const ports = candidate.ref.kind === "WorkloadEntry" ? candidate.namedPorts : undefined;
-    return fromCandidate(candidate, namedPort(ports, port.name) ?? fallback);
-  }));
+  return dedupe(
+    selected(entry.namespace, selector, context).map((candidate) => {
+      const ports = candidate.ref.kind === "WorkloadEntry" ? candidate.namedPorts : undefined;
+      return fromCandidate(candidate, namedPort(ports, port.name) ?? fallback);
+    }),
+  );
 }
 
 function sliceEndpoints(

@@ -3,7 +3,7 @@
  * wrong (or required and missing), records a reason naming its path. Reasons read
  * `What is wrong: where and details`, e.g. `Invalid port: spec.ports[0].port is 0`.
  */
-import { canonicalIp } from "./_ip.ts";
+import { canonicalIp } from "../tunnel/mod.ts";
 
 /** A plain YAML mapping. */
 export type Fields = Record<string, unknown>;

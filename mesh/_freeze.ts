@@ -53,7 +53,10 @@ export class FrozenMap<K, V> implements ReadonlyMap<K, V> {
  * @returns The same value, now frozen
  */
 export function deepFreeze<T>(value: T): T {
-  if (typeof value !== "object" || value === null || Object.isFrozen(value) && !(value instanceof FrozenMap)) {
+  if (
+    typeof value !== "object" || value === null ||
+    Object.isFrozen(value) && !(value instanceof FrozenMap)
+  ) {
     return value;
   }
   if (value instanceof FrozenMap) {

@@ -23,7 +23,9 @@ export function matchesSelector(selector: LabelSelector | undefined, labels: Lab
   if (!selector) return false;
   const exact = Object.entries(selector.matchLabels ?? {});
   return exact.every(([key, value]) => labels[key] === value) &&
-    (selector.matchExpressions ?? []).every((requirement) => matchesRequirement(requirement, labels));
+    (selector.matchExpressions ?? []).every((requirement) =>
+      matchesRequirement(requirement, labels)
+    );
 }
 
 function matchesRequirement(requirement: LabelSelectorRequirement, labels: Labels): boolean {

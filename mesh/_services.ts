@@ -4,8 +4,13 @@
  */
 import type { Problem, Service, ServicePort } from "./model.ts";
 import type { Inventory, Located } from "./_collect.ts";
-import { type EndpointContext, type EndpointDraft, serviceEndpoints, serviceEntryEndpoints } from "./_endpoints.ts";
-import { canonicalIp } from "./_ip.ts";
+import {
+  type EndpointContext,
+  type EndpointDraft,
+  serviceEndpoints,
+  serviceEntryEndpoints,
+} from "./_endpoints.ts";
+import { canonicalIp } from "../tunnel/mod.ts";
 import { problem } from "./_problem.ts";
 import { portProtocol, serviceEntryProtocol } from "./protocol.ts";
 import type { ServiceEntryResource, ServiceResource } from "./resources.ts";
@@ -68,7 +73,10 @@ function buildService(
     servicePort(port.name ?? "", port.port, portProtocol(port), endpoints[i])
   );
   const hostname = `${located.name}.${located.namespace}.svc.cluster.local`;
-  return { service: service(located, "Service", hostname, [...new Set(ips)], ports, workloads), endpoints };
+  return {
+    service: service(located, "Service", hostname, [...new Set(ips)], ports, workloads),
+    endpoints,
+  };
 }
 
 function buildServiceEntry(
@@ -90,7 +98,10 @@ function buildServiceEntry(
   const ports = specPorts.map((port, i) =>
     servicePort(port.name ?? "", port.number, serviceEntryProtocol(port.protocol), endpoints[i])
   );
-  return { service: service(located, "ServiceEntry", spec.hosts[0], addresses, ports, workloads), endpoints };
+  return {
+    service: service(located, "ServiceEntry", spec.hosts[0], addresses, ports, workloads),
+    endpoints,
+  };
 }
 
 /** ServiceEntry addresses; a CIDR wider than one address gives no VIP and is skipped. */
@@ -102,7 +113,8 @@ function seAddresses(located: Located<ServiceEntryResource>, problems: Problem[]
     const single = bits === undefined || bits === (canonical.includes(":") ? "128" : "32");
     if (single && !out.includes(canonical)) out.push(canonical);
     if (single) continue;
-    const message = `Unsupported address: spec.addresses[${i}] ${text} is a CIDR, not a VIP; skipped`;
+    const message =
+      `Unsupported address: spec.addresses[${i}] ${text} is a CIDR, not a VIP; skipped`;
     problems.push(problem("warning", located.where, message, located.ref));
   }
   return out;
@@ -114,7 +126,12 @@ function servicePort(
   protocol: ServicePort["protocol"],
   endpoints: readonly EndpointDraft[],
 ): ServicePort {
-  return { name, port, protocol, endpoints: endpoints.filter((d) => d.ready).map((d) => d.endpoint) };
+  return {
+    name,
+    port,
+    protocol,
+    endpoints: endpoints.filter((d) => d.ready).map((d) => d.endpoint),
+  };
 }
 
 function service(

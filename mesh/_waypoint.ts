@@ -64,7 +64,15 @@ export function findWaypoint(
   );
   if (!gateway) {
     problems.push(problem("warning", ref, "Gateway not found: nothing is bound to this waypoint"));
-    return { ...self, ref, found: false, trafficType: "none", listener: undefined, from: "Same", selector: undefined };
+    return {
+      ...self,
+      ref,
+      found: false,
+      trafficType: "none",
+      listener: undefined,
+      from: "Same",
+      selector: undefined,
+    };
   }
   const trafficType = trafficTypeOf(gateway, inventory);
   if (!TRAFFIC_TYPES.includes(trafficType)) {
@@ -135,7 +143,11 @@ function namedWaypoint(
   const own = target.labels[USE_WAYPOINT];
   if (own === "none") return `${target.ref} opts out with ${USE_WAYPOINT}: none`;
   if (own !== undefined) {
-    return { name: own, namespace: target.labels[USE_WAYPOINT_NAMESPACE] ?? target.namespace, via: "" };
+    return {
+      name: own,
+      namespace: target.labels[USE_WAYPOINT_NAMESPACE] ?? target.namespace,
+      via: "",
+    };
   }
   const inherited = nsLabels[USE_WAYPOINT];
   if (inherited === "none") {

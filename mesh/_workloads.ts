@@ -4,7 +4,7 @@
  */
 import type { Problem, Workload, WorkloadRef } from "./model.ts";
 import type { Inventory, Located } from "./_collect.ts";
-import { canonicalIp } from "./_ip.ts";
+import { canonicalIp } from "../tunnel/mod.ts";
 import { problem } from "./_problem.ts";
 import type { PodResource, WorkloadEntryResource } from "./resources.ts";
 import { type OurWaypoint, unboundReason } from "./_waypoint.ts";
@@ -52,7 +52,9 @@ export function buildCandidates(
   const out: Candidate[] = [];
   const all = [
     ...inventory.Pod.map((pod) => [pod, podCandidate(pod, context)] as const),
-    ...inventory.WorkloadEntry.map((entry) => [entry, entryCandidate(entry, context, problems)] as const),
+    ...inventory.WorkloadEntry.map((entry) =>
+      [entry, entryCandidate(entry, context, problems)] as const
+    ),
   ];
   for (const [located, candidate] of all) {
     const taken = candidate.addresses.find((address) => owners.has(address));
@@ -68,7 +70,11 @@ export function buildCandidates(
 }
 
 /** `spiffe://<trust domain>/ns/<namespace>/sa/<service account>` (hbone.md §2.1). */
-export function spiffeIdentity(trustDomain: string, namespace: string, serviceAccount: string): string {
+export function spiffeIdentity(
+  trustDomain: string,
+  namespace: string,
+  serviceAccount: string,
+): string {
   return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
 }
 
@@ -77,7 +83,9 @@ function podCandidate(pod: Located<PodResource>, context: WorkloadContext): Cand
   const addresses = unique([status?.podIP, ...(status?.podIPs ?? []).map((p) => p.ip)]);
   const serviceAccount = spec?.serviceAccountName || spec?.serviceAccount || "default";
   const finished = status?.phase === "Succeeded" || status?.phase === "Failed";
-  const unready = (status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "False");
+  const unready = (status?.conditions ?? []).some((c) =>
+    c.type === "Ready" && c.status === "False"
+  );
   const namedPorts: Record<string, number> = {};
   for (const container of spec?.containers ?? []) {
     for (const port of container.ports ?? []) {

@@ -31,7 +31,10 @@ function bindService(service: Service, port: number): Binding {
   if (!service.bound) return { ok: false, reason: service.unboundReason };
   const servicePort = service.ports.find((p) => p.port === port);
   if (!servicePort) {
-    return { ok: false, reason: `${service.kind} ${service.namespace}/${service.name} has no port ${port}` };
+    return {
+      ok: false,
+      reason: `${service.kind} ${service.namespace}/${service.name} has no port ${port}`,
+    };
   }
   return { ok: true, destination: { kind: "service", service, port: servicePort } };
 }

@@ -17,11 +17,15 @@ import type { Service, Snapshot, Workload } from "./model.ts";
  */
 export function dumpSnapshot(snapshot: Snapshot): unknown {
   const services = new Map<string, Service>();
-  for (const service of [...snapshot.servicesByName.values(), ...snapshot.servicesByAddress.values()]) {
+  for (
+    const service of [...snapshot.servicesByName.values(), ...snapshot.servicesByAddress.values()]
+  ) {
     services.set(refOf(service), service);
   }
   const workloads = new Map<string, Workload>();
-  for (const workload of snapshot.workloadsByAddress.values()) workloads.set(refOf(workload), workload);
+  for (const workload of snapshot.workloadsByAddress.values()) {
+    workloads.set(refOf(workload), workload);
+  }
   return toPlain({
     version: snapshot.version,
     self: snapshot.self,
@@ -47,7 +51,9 @@ function mapValues<V>(map: ReadonlyMap<string, V>, f: (value: V) => string): Map
 function toPlain(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(toPlain);
   if (value instanceof Map || value instanceof FrozenMap) {
-    const entries = [...(value as ReadonlyMap<unknown, unknown>)].map(([k, v]) => [String(k), v] as const);
+    const entries = [...(value as ReadonlyMap<unknown, unknown>)].map(([k, v]) =>
+      [String(k), v] as const
+    );
     return sortedObject(entries);
   }
   if (typeof value === "object" && value !== null) return sortedObject(Object.entries(value));

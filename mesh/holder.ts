@@ -8,7 +8,7 @@
  * - Subscribers run synchronously after the swap, in subscription order; one that throws is
  *   logged and does not stop the others.
  */
-import { log } from "../log/mod.ts";
+import { log, type Logger } from "../log/mod.ts";
 import type { Snapshot } from "./model.ts";
 
 /** Called with the new snapshot and the one it replaced. */
@@ -18,10 +18,15 @@ export type SnapshotListener = (next: Snapshot, previous: Snapshot) => void;
 export class SnapshotHolder {
   #current: Snapshot;
   readonly #listeners = new Set<SnapshotListener>();
+  readonly #logger: Logger;
 
-  /** @param initial The snapshot to serve until the first load, e.g. `emptySnapshot(options)` */
-  constructor(initial: Snapshot) {
+  /**
+   * @param initial The snapshot to serve until the first load, e.g. `emptySnapshot(options)`
+   * @param options `logger` receives subscriber failures (default: the process logger)
+   */
+  constructor(initial: Snapshot, options: { logger?: Logger } = {}) {
     this.#current = initial;
+    this.#logger = options.logger ?? log;
   }
 
   /** The snapshot in force. Read it once per request and keep it. */
@@ -41,7 +46,7 @@ export class SnapshotHolder {
       try {
         listener(next, previous);
       } catch (error) {
-        log.error("Snapshot subscriber failed", { version: next.version, error });
+        this.#logger.error("Snapshot subscriber failed", { version: next.version, error });
       }
     }
   }

@@ -30,8 +30,9 @@ const YAML_FILE = /\.ya?ml$/;
 export async function readConfig(paths: readonly string[]): Promise<LoadResult> {
   const documents: SourceDoc[] = [];
   const problems: Problem[] = [];
+  const visited = new Set<string>();
   for (const path of paths) {
-    for (const file of await yamlFiles(path, true, problems)) {
+    for (const file of await yamlFiles(path, { named: true, visited }, problems)) {
       let text: string;
       try {
         text = await Deno.readTextFile(file);
@@ -73,7 +74,9 @@ export function parseConfigText(text: string, file: string): LoadResult {
     try {
       value = doc.toJS({ maxAliasCount: 100 });
     } catch (fault) {
-      problems.push(problem("error", `${file}:${line}`, `YAML syntax: ${(fault as Error).message}`));
+      problems.push(
+        problem("error", `${file}:${line}`, `YAML syntax: ${(fault as Error).message}`),
+      );
       continue;
     }
     if (value === null || value === undefined) continue;
@@ -115,7 +118,9 @@ function expand(
 
 /** Start line of each `items` entry of a `List` document. */
 function itemLines(doc: Document, lines: LineCounter): number[] {
-  const items = doc.get("items", true) as { items?: { range?: [number, number, number] }[] } | undefined;
+  const items = doc.get("items", true) as
+    | { items?: { range?: [number, number, number] }[] }
+    | undefined;
   return (items?.items ?? []).map((item) => item.range ? lines.linePos(item.range[0]).line : 0);
 }
 
@@ -127,11 +132,22 @@ function yamlProblem(
 ): Problem {
   // The library appends " at line L, column C:" and a code excerpt; keep the first sentence.
   const message = fault.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
-  return problem(severity, `${file}:${fault.linePos?.[0].line ?? fallbackLine}`, `YAML syntax: ${message}`);
+  return problem(
+    severity,
+    `${file}:${fault.linePos?.[0].line ?? fallbackLine}`,
+    `YAML syntax: ${message}`,
+  );
 }
 
-/** The YAML files below a path, sorted; a path named directly is taken as is. */
-async function yamlFiles(path: string, named: boolean, problems: Problem[]): Promise<string[]> {
+/**
+ * The YAML files below a path, sorted; a path named directly is taken as is. `visited` holds the
+ * real paths of folders already read, so a link back to a parent does not loop.
+ */
+async function yamlFiles(
+  path: string,
+  walk: { named: boolean; visited: Set<string> },
+  problems: Problem[],
+): Promise<string[]> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(path);
@@ -139,13 +155,17 @@ async function yamlFiles(path: string, named: boolean, problems: Problem[]): Pro
     problems.push(problem("error", path, `Cannot read config path: ${(error as Error).message}`));
     return [];
   }
-  if (info.isFile) return named || YAML_FILE.test(path) ? [path] : [];
-  if (!info.isDirectory) return [];
+  if (info.isFile) return walk.named || YAML_FILE.test(path) ? [path] : [];
+  const real = info.isDirectory ? await Deno.realPath(path) : "";
+  if (!info.isDirectory || walk.visited.has(real)) return [];
+  walk.visited.add(real);
   const names: string[] = [];
   for await (const entry of Deno.readDir(path)) {
     if (!entry.name.startsWith(".")) names.push(entry.name);
   }
   const out: string[] = [];
-  for (const name of names.sort()) out.push(...await yamlFiles(join(path, name), false, problems));
+  for (const name of names.sort()) {
+    out.push(...await yamlFiles(join(path, name), { ...walk, named: false }, problems));
+  }
   return out;
 }

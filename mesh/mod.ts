@@ -25,8 +25,8 @@ export type { KubeObject, SourceDoc } from "./resources.ts";
 export { type LoadResult, parseConfigText, readConfig } from "./load.ts";
 export { type BuildOptions, type BuildResult, buildSnapshot, emptySnapshot } from "./snapshot.ts";
 export { bind } from "./bind.ts";
-export { type Authority, parseAuthority } from "./authority.ts";
+
 export { portProtocol, type ProtocolPort, serviceEntryProtocol } from "./protocol.ts";
 export { SnapshotHolder, type SnapshotListener } from "./holder.ts";
-export { type ConfigWatch, type WatchHooks, type WatchLoad, watchConfig } from "./watch.ts";
+export { type ConfigWatch, watchConfig, type WatchHooks, type WatchLoad } from "./watch.ts";
 export { dumpSnapshot } from "./dump.ts";

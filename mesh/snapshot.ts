@@ -9,7 +9,7 @@ import type { EndpointContext } from "./_endpoints.ts";
 import { deepFreeze, FrozenMap } from "./_freeze.ts";
 import { problem } from "./_problem.ts";
 import type { EndpointSliceResource, SourceDoc } from "./resources.ts";
-import { type BuiltService, buildServices } from "./_services.ts";
+import { buildServices, type BuiltService } from "./_services.ts";
 import { findWaypoint } from "./_waypoint.ts";
 import { buildCandidates, type Candidate } from "./_workloads.ts";
 
@@ -128,7 +128,10 @@ function finishWorkloads(
 ): [string, Workload][] {
   const protocols = new Map<string, Map<number, PortProtocol>>();
   const ordered = [...services].sort((a, b) =>
-    compare(`${a.service.namespace}/${a.service.name}`, `${b.service.namespace}/${b.service.name}`) ||
+    compare(
+      `${a.service.namespace}/${a.service.name}`,
+      `${b.service.namespace}/${b.service.name}`,
+    ) ||
     compare(a.service.kind, b.service.kind)
   );
   for (const { service, endpoints } of ordered) {
@@ -143,13 +146,19 @@ function finishWorkloads(
   return candidates.flatMap(({ workload, addresses }) => {
     if (!workload) return [];
     const ports = addresses.flatMap((a) => [...(protocols.get(a) ?? [])]);
-    const done: Workload = { ...workload, portProtocols: new FrozenMap(ports.sort((a, b) => a[0] - b[0])) };
+    const done: Workload = {
+      ...workload,
+      portProtocols: new FrozenMap(ports.sort((a, b) => a[0] - b[0])),
+    };
     return addresses.map((address) => [address, done] as [string, Workload]);
   });
 }
 
 /** `namespace/name` → service; a Service keeps the name over a ServiceEntry that repeats it. */
-function servicesByName(services: readonly BuiltService[], problems: Problem[]): [string, Service][] {
+function servicesByName(
+  services: readonly BuiltService[],
+  problems: Problem[],
+): [string, Service][] {
   const byName = new Map<string, Service>();
   for (const { service } of services) {
     const key = `${service.namespace}/${service.name}`;

@@ -61,7 +61,10 @@ export async function watchConfig(
   const logger = hooks.logger ?? defaultLog;
   const load = async (): Promise<WatchLoad> => {
     const read = await readConfig(paths);
-    const built = buildSnapshot(read.documents, { ...options, version: holder.current.version + 1 });
+    const built = buildSnapshot(read.documents, {
+      ...options,
+      version: holder.current.version + 1,
+    });
     const problems = [...read.problems, ...built.problems];
     const applied = !problems.some((p) => p.severity === "error");
     if (applied) holder.replace(built.snapshot);
@@ -77,8 +80,13 @@ export async function watchConfig(
   const watchers = await openWatchers(paths);
   const scheduler = new ReloadScheduler(reload, hooks.debounceMs ?? 200, logger);
   const loops = watchers.map(async ({ watcher, accepts }) => {
-    for await (const event of watcher) {
-      if (event.kind !== "access" && event.paths.some(accepts)) scheduler.poke();
+    try {
+      for await (const event of watcher) {
+        if (event.kind !== "access" && event.paths.some(accepts)) scheduler.poke();
+      }
+    } catch (error) {
+      // A watcher that dies (its folder removed) must not take the process down.
+      logger.error("Config watch stopped", { error });
     }
   });
   return {

@@ -8,10 +8,11 @@
  */
 import type { Duplex } from "node:stream";
 import { log } from "../log/mod.ts";
-import { bind, type Destination, parseAuthority, type Snapshot } from "../mesh/mod.ts";
+import { bind, type Destination, type Snapshot } from "../mesh/mod.ts";
 import {
   accept,
   type ConnectRequest,
+  parseAuthority,
   type Peer,
   refuse,
   type SandwichConnection,

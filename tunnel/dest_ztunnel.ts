@@ -8,7 +8,7 @@
  */
 import net from "node:net";
 import { log } from "../log/mod.ts";
-import { parseAuthority } from "./authority.ts";
+import { parseAuthority } from "./address.ts";
 import type { TunnelConfig } from "./config.ts";
 import type { IdentitySource } from "./identity.ts";
 import { accept, type ConnectRequest, type HboneServer, listenHbone, refuse } from "./server.ts";

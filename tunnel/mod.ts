@@ -4,7 +4,7 @@
  * pooled client, the destination-ztunnel stand-in, and the byte splice. It knows nothing of the
  * mesh or of HTTP semantics: callers hand it addresses, identities and authorities.
  */
-export { parseAuthority } from "./authority.ts";
+export { type Authority, canonicalIp, parseAuthority } from "./address.ts";
 export { DEFAULT_TUNNEL_CONFIG, type TunnelConfig } from "./config.ts";
 export { serveDestination } from "./dest_ztunnel.ts";
 export { TunnelError, type TunnelErrorKind } from "./errors.ts";

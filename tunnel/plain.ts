@@ -5,7 +5,7 @@
  */
 import net from "node:net";
 import { TunnelError } from "./errors.ts";
-import { parseAuthority } from "./authority.ts";
+import { parseAuthority } from "./address.ts";
 import type { Tunnel, TunnelTarget } from "./pool.ts";
 
 /** Opens plain TCP connections to `target.authority`. */

@@ -1,22 +1,27 @@
 import assert from "node:assert/strict";
 import { bind, type Binding } from "../../mesh/mod.ts";
-import { gateway, namespace, pod, service, snapshotFromYaml, yamlDocs } from "../fixtures/mesh/builders.ts";
+import * as k8s from "../fixtures/mesh/builders.ts";
 
 const USE = { "istio.io/use-waypoint": "waypoint" };
 
 /** A mesh namespace bound to `mesh/waypoint`, which serves `waypointFor`. */
 function mesh(waypointFor: string, ...docs: string[]) {
   const labels = { "istio.io/waypoint-for": waypointFor };
-  return snapshotFromYaml(yamlDocs(gateway({ labels }), namespace("mesh", USE), ...docs)).snapshot;
+  return k8s.snapshotFromYaml(
+    k8s.yamlDocs(k8s.gateway({ labels }), k8s.namespace("mesh", USE), ...docs),
+  ).snapshot;
 }
 
 const ports = [
   { name: "http", port: 80, targetPort: 8080 },
   { name: "grpc", port: 90, targetPort: 9090 },
 ];
-const echo = service("mesh", "echo", "10.0.0.1", { ports });
-const echoPod = pod("mesh", "echo-1", "10.1.0.1", { labels: { app: "echo" }, serviceAccount: "echo" });
-const other = service("other", "away", "10.0.0.2");
+const echo = k8s.service("mesh", "echo", "10.0.0.1", { ports });
+const echoPod = k8s.pod("mesh", "echo-1", "10.1.0.1", {
+  labels: { app: "echo" },
+  serviceAccount: "echo",
+});
+const other = k8s.service("other", "away", "10.0.0.2");
 
 /** What a binding looks like in one line, for table comparisons. */
 function summary(binding: Binding): string {
@@ -30,7 +35,14 @@ function summary(binding: Binding): string {
     `${d.endpoint.address}:${d.endpoint.port} ${d.endpoint.identity}`;
 }
 
-const cases: { name: string; waypointFor: string; docs: string[]; address: string; port: number; want: string }[] = [
+const cases: {
+  name: string;
+  waypointFor: string;
+  docs: string[];
+  address: string;
+  port: number;
+  want: string;
+}[] = [
   {
     name: "resolves a bound service VIP and port to its endpoints",
     waypointFor: "service",
@@ -64,7 +76,8 @@ const cases: { name: string; waypointFor: string; docs: string[]; address: strin
     want: "refused: Service other/away has no istio.io/use-waypoint label, nor has namespace other",
   },
   {
-    name: "resolves a bound pod IP to the pod itself with the protocol of the service port that targets it",
+    name:
+      "resolves a bound pod IP to the pod itself with the protocol of the service port that targets it",
     waypointFor: "all",
     docs: [echo, echoPod],
     address: "10.1.0.1",
@@ -77,13 +90,17 @@ const cases: { name: string; waypointFor: string; docs: string[]; address: strin
     docs: [echo, echoPod],
     address: "10.1.0.1",
     port: 7000,
-    want: "workload mesh/echo-1:7000 unknown -> 10.1.0.1:7000 spiffe://cluster.local/ns/mesh/sa/echo",
+    want:
+      "workload mesh/echo-1:7000 unknown -> 10.1.0.1:7000 spiffe://cluster.local/ns/mesh/sa/echo",
   },
   {
     name: "takes a pod port's protocol from the first service by namespace/name",
     waypointFor: "all",
     docs: [
-      service("mesh", "zz-tcp", "10.0.0.3", { selector: { app: "echo" }, ports: [{ name: "tcp", port: 1, targetPort: 8080 }] }),
+      k8s.service("mesh", "zz-tcp", "10.0.0.3", {
+        selector: { app: "echo" },
+        ports: [{ name: "tcp", port: 1, targetPort: 8080 }],
+      }),
       echo,
       echoPod,
     ],
@@ -116,7 +133,7 @@ for (const c of cases) {
 }
 
 Deno.test("bind() prefers a service VIP over a workload with the same address", () => {
-  const snapshot = mesh("all", echo, pod("mesh", "odd", "10.0.0.1"));
+  const snapshot = mesh("all", echo, k8s.pod("mesh", "odd", "10.0.0.1"));
   const binding = bind(snapshot, "10.0.0.1", 80);
   assert.ok(binding.ok && binding.destination.kind === "service");
 });

@@ -1,15 +1,40 @@
 import assert from "node:assert/strict";
-import { type PortProtocol, portProtocol, type ProtocolPort, serviceEntryProtocol } from "../../mesh/mod.ts";
+import {
+  type PortProtocol,
+  portProtocol,
+  type ProtocolPort,
+  serviceEntryProtocol,
+} from "../../mesh/mod.ts";
 
 const cases: [string, ProtocolPort, PortProtocol][] = [
   ["reads appProtocol http", { name: "web", appProtocol: "http", port: 80 }, "http"],
-  ["maps appProtocol kubernetes.io/h2c to http2", { appProtocol: "kubernetes.io/h2c", port: 80 }, "http2"],
-  ["maps appProtocol kubernetes.io/ws to http", { appProtocol: "kubernetes.io/ws", port: 80 }, "http"],
-  ["maps appProtocol kubernetes.io/wss to tls", { appProtocol: "kubernetes.io/wss", port: 443 }, "tls"],
+  [
+    "maps appProtocol kubernetes.io/h2c to http2",
+    { appProtocol: "kubernetes.io/h2c", port: 80 },
+    "http2",
+  ],
+  [
+    "maps appProtocol kubernetes.io/ws to http",
+    { appProtocol: "kubernetes.io/ws", port: 80 },
+    "http",
+  ],
+  [
+    "maps appProtocol kubernetes.io/wss to tls",
+    { appProtocol: "kubernetes.io/wss", port: 443 },
+    "tls",
+  ],
   ["maps appProtocol https to tls", { appProtocol: "https", port: 443 }, "tls"],
   ["reads appProtocol in any case", { appProtocol: "GRPC", port: 80 }, "grpc"],
-  ["lets appProtocol win over the port name", { name: "http", appProtocol: "tcp", port: 80 }, "tcp"],
-  ["does not fall back to the name for an unknown appProtocol", { name: "http", appProtocol: "foo", port: 80 }, "unknown"],
+  [
+    "lets appProtocol win over the port name",
+    { name: "http", appProtocol: "tcp", port: 80 },
+    "tcp",
+  ],
+  ["does not fall back to the name for an unknown appProtocol", {
+    name: "http",
+    appProtocol: "foo",
+    port: 80,
+  }, "unknown"],
   ["reads the name http", { name: "http", port: 80 }, "http"],
   ["reads the prefix before the first dash", { name: "http-web", port: 80 }, "http"],
   ["reads the name prefix http2", { name: "http2-api", port: 80 }, "http2"],
@@ -27,9 +52,17 @@ const cases: [string, ProtocolPort, PortProtocol][] = [
   ["defaults MySQL port 3306 to tcp", { name: "db", port: 3306 }, "tcp"],
   ["defaults MongoDB port 27017 to tcp", { port: 27017 }, "tcp"],
   ["keeps a known name on a well-known port", { name: "http", port: 25 }, "http"],
-  ["gives an unknown name on another port the unknown protocol", { name: "web", port: 8080 }, "unknown"],
+  [
+    "gives an unknown name on another port the unknown protocol",
+    { name: "web", port: 8080 },
+    "unknown",
+  ],
   ["gives an unnamed port the unknown protocol", { port: 8080 }, "unknown"],
-  ["does not take a name that only starts like a protocol", { name: "httpbin", port: 80 }, "unknown"],
+  [
+    "does not take a name that only starts like a protocol",
+    { name: "httpbin", port: 80 },
+    "unknown",
+  ],
 ];
 
 for (const [name, port, want] of cases) {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Authority, parseAuthority } from "../../mesh/mod.ts";
+import { type Authority, parseAuthority } from "../../tunnel/mod.ts";
 
 const cases: [string, string, Authority | undefined][] = [
   ["reads an IPv4 address and port", "10.0.0.1:8080", { host: "10.0.0.1", port: 8080 }],
@@ -7,7 +7,10 @@ const cases: [string, string, Authority | undefined][] = [
   ["reads port 65535", "255.255.255.255:65535", { host: "255.255.255.255", port: 65535 }],
   ["reads a bracketed IPv6 address", "[fd00::1]:80", { host: "fd00::1", port: 80 }],
   ["canonicalises IPv6 text", "[FD00:0:0:0:0:0:0:0001]:80", { host: "fd00::1", port: 80 }],
-  ["reads an IPv6 address with an IPv4 tail", "[::ffff:10.0.0.1]:80", { host: "::ffff:a00:1", port: 80 }],
+  ["reads an IPv6 address with an IPv4 tail", "[::ffff:10.0.0.1]:80", {
+    host: "::ffff:a00:1",
+    port: 80,
+  }],
   ["refuses a missing port", "10.0.0.1", undefined],
   ["refuses an empty port", "10.0.0.1:", undefined],
   ["refuses port 0", "10.0.0.1:0", undefined],
