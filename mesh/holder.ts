@@ -12,25 +12,28 @@ import { log, type Logger } from "../log/mod.ts";
 import type { Snapshot } from "./model.ts";
 
 /** Called with the new snapshot and the one it replaced. */
-export type SnapshotListener = (next: Snapshot, previous: Snapshot) => void;
+export type SnapshotListener<T = Snapshot> = (next: T, previous: T) => void;
 
-/** Holds the current snapshot and notifies on replacement. */
-export class SnapshotHolder {
-  #current: Snapshot;
-  readonly #listeners = new Set<SnapshotListener>();
+/**
+ * Holds the current snapshot and notifies on replacement. `T` is the mesh {@link Snapshot} or a
+ * larger config that carries one (the proxy adds compiled routes and policies).
+ */
+export class SnapshotHolder<T extends { readonly version: number } = Snapshot> {
+  #current: T;
+  readonly #listeners = new Set<SnapshotListener<T>>();
   readonly #logger: Logger;
 
   /**
    * @param initial The snapshot to serve until the first load, e.g. `emptySnapshot(options)`
    * @param options `logger` receives subscriber failures (default: the process logger)
    */
-  constructor(initial: Snapshot, options: { logger?: Logger } = {}) {
+  constructor(initial: T, options: { logger?: Logger } = {}) {
     this.#current = initial;
     this.#logger = options.logger ?? log;
   }
 
   /** The snapshot in force. Read it once per request and keep it. */
-  get current(): Snapshot {
+  get current(): T {
     return this.#current;
   }
 
@@ -39,7 +42,7 @@ export class SnapshotHolder {
    *
    * @param next The new snapshot
    */
-  replace(next: Snapshot): void {
+  replace(next: T): void {
     const previous = this.#current;
     this.#current = next;
     for (const listener of [...this.#listeners]) {
@@ -57,9 +60,9 @@ export class SnapshotHolder {
    * @param listener Called after each `replace`
    * @returns A function that unsubscribes it
    */
-  subscribe(listener: SnapshotListener): () => void {
+  subscribe(listener: SnapshotListener<T>): () => void {
     // Wrap so that subscribing the same function twice gives two independent subscriptions.
-    const entry: SnapshotListener = (next, previous) => listener(next, previous);
+    const entry: SnapshotListener<T> = (next, previous) => listener(next, previous);
     this.#listeners.add(entry);
     return () => this.#listeners.delete(entry);
   }

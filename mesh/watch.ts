@@ -10,14 +10,21 @@
 import { dirname, resolve } from "node:path";
 import { log as defaultLog, type Logger } from "../log/mod.ts";
 import type { Problem, Snapshot } from "./model.ts";
+import type { SourceDoc } from "./resources.ts";
 import type { SnapshotHolder } from "./holder.ts";
 import { readConfig } from "./load.ts";
 import { type BuildOptions, buildSnapshot } from "./snapshot.ts";
 
+/** Builds the snapshot of one load from its documents; the mesh's own is {@link buildSnapshot}. */
+export type SnapshotBuilder<T> = (
+  documents: readonly SourceDoc[],
+  version: number,
+) => { readonly snapshot: T; readonly problems: readonly Problem[] };
+
 /** The outcome of one load. */
-export interface WatchLoad {
+export interface WatchLoad<T = Snapshot> {
   /** The snapshot in force after this load: the new one if applied, else the previous one. */
-  readonly snapshot: Snapshot;
+  readonly snapshot: T;
   /** Load and build problems, errors first located by `file:line`. */
   readonly problems: readonly Problem[];
   /** Whether the load had no errors and replaced the snapshot. */
@@ -25,9 +32,9 @@ export interface WatchLoad {
 }
 
 /** Hooks and knobs of {@link watchConfig}. */
-export interface WatchHooks {
+export interface WatchHooks<T = Snapshot> {
   /** Called after every load, the first included. */
-  onLoad?(result: WatchLoad): void;
+  onLoad?(result: WatchLoad<T>): void;
   /** Where reload outcomes are logged. @default the process logger */
   logger?: Logger;
   /** Quiet time after the last file event before reloading, in ms. @default 200 */
@@ -35,9 +42,9 @@ export interface WatchHooks {
 }
 
 /** A running watch. */
-export interface ConfigWatch {
+export interface ConfigWatch<T = Snapshot> {
   /** The first load, for the CLI to print (and to exit non-zero on errors). */
-  readonly initial: WatchLoad;
+  readonly initial: WatchLoad<T>;
   /** Stops watching; resolves once any reload in flight has finished. */
   close(): Promise<void>;
 }
@@ -46,7 +53,8 @@ export interface ConfigWatch {
  * Loads config into `holder` now and again whenever the files change.
  *
  * @param paths Files or folders, as for `readConfig`; they must exist when called
- * @param options This waypoint's identity; versions count up from `holder.current.version`
+ * @param build This waypoint's identity for {@link buildSnapshot}, or a builder of a larger
+ *   snapshot; versions count up from `holder.current.version`
  * @param holder Receives each good snapshot
  * @param hooks Load callback, logger and debounce
  * @returns The first load and a handle to stop watching
@@ -147,7 +155,10 @@ class ReloadScheduler {
 }
 
 /** Logs a reload: every problem as a warning line, then the outcome. */
-function report(result: WatchLoad, logger: Logger): void {
+function report<T extends { readonly version: number }>(
+  result: WatchLoad<T>,
+  logger: Logger,
+): void {
   for (const p of result.problems) {
     logger.warn("Config problem", {
       severity: p.severity,

@@ -3,6 +3,9 @@
  * see the behaviour they expect (hbone.md §1.7, §1.8).
  */
 
+/** TLS 1.3 suites ztunnel offers and accepts (hbone.md §1.6): AES-GCM only, no ChaCha20. */
+export const CIPHERS = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256";
+
 /** Tunables shared by the HBONE server and client. */
 export interface TunnelConfig {
   /** Initial stream flow-control window. @default 4 MiB (ztunnel HTTP2_STREAM_WINDOW_SIZE) */

@@ -16,7 +16,7 @@ import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 
 import type { Duplex } from "node:stream";
 import tls from "node:tls";
 import { log } from "../log/mod.ts";
-import { h2Settings, type TunnelConfig } from "./config.ts";
+import { CIPHERS, h2Settings, type TunnelConfig } from "./config.ts";
 import { TunnelError } from "./errors.ts";
 import { IdentitySource, spiffeIdOf } from "./identity.ts";
 import { keepAlive } from "./keepalive.ts";
@@ -175,6 +175,7 @@ export class HbonePool {
           cert: me.certChain,
           ca: me.root,
           minVersion: "TLSv1.3",
+          ciphers: CIPHERS,
           ALPNProtocols: ["h2"],
           // ztunnel verifies the peer by URI SAN only, never by DNS or IP name (hbone.md §1.6).
           checkServerIdentity: (_host, cert) => {

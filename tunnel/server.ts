@@ -13,13 +13,10 @@ import http2 from "node:http2";
 import type { IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from "node:http2";
 import type { TLSSocket } from "node:tls";
 import { log } from "../log/mod.ts";
-import { h2Settings, type TunnelConfig } from "./config.ts";
+import { CIPHERS, h2Settings, type TunnelConfig } from "./config.ts";
 import { IdentitySource, spiffeIdOf } from "./identity.ts";
 import { keepAlive } from "./keepalive.ts";
 import { parseSpiffeId } from "./spiffe.ts";
-
-/** TLS 1.3 suites ztunnel offers (hbone.md §1.6): AES-GCM only. */
-const CIPHERS = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256";
 
 /** The authenticated peer of a session. */
 export interface Peer {
