@@ -5,15 +5,19 @@
  */
 import { adminApp, metricsApp, readinessApp, serveApp, type ServedApp } from "../admin/mod.ts";
 import { log } from "../log/mod.ts";
-import {
-  type ConfigWatch,
-  dumpSnapshot,
-  emptySnapshot,
-  SnapshotHolder,
-  watchConfig,
-} from "../mesh/mod.ts";
+import { type ConfigWatch, SnapshotHolder, watchConfig } from "../mesh/mod.ts";
 import { formatProblem } from "./validate.ts";
-import { fromHbone, fromSandwich, inboundHandler, nodeText, Outbound } from "../proxy/mod.ts";
+import {
+  buildConfig,
+  dumpConfig,
+  emptyConfig,
+  fromHbone,
+  fromSandwich,
+  inboundHandler,
+  nodeText,
+  Outbound,
+  type ProxyConfig,
+} from "../proxy/mod.ts";
 import { LeastRequestBalancer } from "../routes/mod.ts";
 import {
   DEFAULT_TUNNEL_CONFIG,
@@ -65,7 +69,7 @@ export interface RunOptions {
 export interface Waypoint {
   readonly hbone: HboneServer;
   readonly sandwich?: SandwichServer;
-  readonly holder: SnapshotHolder;
+  readonly holder: SnapshotHolder<ProxyConfig>;
   readonly identity: IdentitySource;
   readonly pool: HbonePool;
   readonly admin: readonly ServedApp[];
@@ -98,10 +102,14 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
     trustDomain: options.trustDomain,
     trustDomainAliases: options.trustDomainAliases,
   };
-  const holder = new SnapshotHolder(emptySnapshot(meshOptions));
-  let watch: ConfigWatch;
+  const holder = new SnapshotHolder<ProxyConfig>(emptyConfig(meshOptions));
+  let watch: ConfigWatch<ProxyConfig>;
   try {
-    watch = await watchConfig(options.config, meshOptions, holder);
+    watch = await watchConfig(
+      options.config,
+      (docs, version) => buildConfig(docs, version, meshOptions),
+      holder,
+    );
   } catch (e) {
     identity.close();
     throw e;
@@ -120,7 +128,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
     ztunnelPort: options.ztunnelPort,
   });
   let ready = false;
-  const handle = inboundHandler({ snapshot: () => holder.current, outbound });
+  const handle = inboundHandler({ config: () => holder.current, outbound });
   const hbone = await listenHbone(options.hbone.hostname, options.hbone.port, {
     identity,
     trustDomains: () => trustDomains,
@@ -138,7 +146,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
     serveApp(readinessApp(() => ready), addressText(options.readiness)),
     serveApp(metricsApp(() => processMetrics(hbone, pool, holder)), addressText(options.metrics)),
     serveApp(
-      adminApp({ configDump: () => dumpSnapshot(holder.current) }),
+      adminApp({ configDump: () => dumpConfig(holder.current) }),
       addressText(options.admin),
     ),
   ];
@@ -169,7 +177,11 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
 }
 
 /** Our own `waypoint_` gauges until the telemetry issue brings Istio's metrics. */
-function processMetrics(hbone: HboneServer, pool: HbonePool, holder: SnapshotHolder): string {
+function processMetrics(
+  hbone: HboneServer,
+  pool: HbonePool,
+  holder: SnapshotHolder<ProxyConfig>,
+): string {
   const s = pool.stats;
   return [
     "# TYPE waypoint_downstream_connections gauge",

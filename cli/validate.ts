@@ -1,5 +1,6 @@
 /** `validate --config PATH...`: load the config and report every problem with its place. */
-import { buildSnapshot, type Problem, readConfig } from "../mesh/mod.ts";
+import { type Problem, readConfig } from "../mesh/mod.ts";
+import { buildConfig } from "../proxy/mod.ts";
 import { parseFlags, required } from "./flags.ts";
 
 /**
@@ -16,11 +17,10 @@ export async function validateCommand(args: string[]): Promise<number> {
     "trust-domain": { type: "string" },
   });
   const read = await readConfig(required("config", f.config));
-  const built = buildSnapshot(read.documents, {
+  const built = buildConfig(read.documents, 1, {
     namespace: f.namespace ?? Deno.env.get("POD_NAMESPACE") ?? "default",
     name: f.name ?? Deno.env.get("GATEWAY_NAME") ?? "waypoint",
     trustDomain: f["trust-domain"] ?? "cluster.local",
-    version: 1,
   });
   const problems = [...read.problems, ...built.problems];
   for (const p of problems) console.log(formatProblem(p));

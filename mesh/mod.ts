@@ -28,5 +28,11 @@ export { bind } from "./bind.ts";
 
 export { portProtocol, type ProtocolPort, serviceEntryProtocol } from "./protocol.ts";
 export { SnapshotHolder, type SnapshotListener } from "./holder.ts";
-export { type ConfigWatch, watchConfig, type WatchHooks, type WatchLoad } from "./watch.ts";
+export {
+  type ConfigWatch,
+  type SnapshotBuilder,
+  watchConfig,
+  type WatchHooks,
+  type WatchLoad,
+} from "./watch.ts";
 export { dumpSnapshot } from "./dump.ts";

@@ -60,19 +60,20 @@ export interface ConfigWatch<T = Snapshot> {
  * @returns The first load and a handle to stop watching
  * @throws {Deno.errors.NotFound} When a path does not exist, so nothing can be watched
  */
-export async function watchConfig(
+export async function watchConfig<T extends { readonly version: number } = Snapshot>(
   paths: readonly string[],
-  options: Omit<BuildOptions, "version">,
-  holder: SnapshotHolder,
-  hooks: WatchHooks = {},
-): Promise<ConfigWatch> {
+  build: Omit<BuildOptions, "version"> | SnapshotBuilder<T>,
+  holder: SnapshotHolder<T>,
+  hooks: WatchHooks<T> = {},
+): Promise<ConfigWatch<T>> {
   const logger = hooks.logger ?? defaultLog;
-  const load = async (): Promise<WatchLoad> => {
+  const builder: SnapshotBuilder<T> = typeof build === "function"
+    ? build
+    : (documents, version) =>
+      buildSnapshot(documents, { ...build, version }) as unknown as ReturnType<SnapshotBuilder<T>>;
+  const load = async (): Promise<WatchLoad<T>> => {
     const read = await readConfig(paths);
-    const built = buildSnapshot(read.documents, {
-      ...options,
-      version: holder.current.version + 1,
-    });
+    const built = builder(read.documents, holder.current.version + 1);
     const problems = [...read.problems, ...built.problems];
     const applied = !problems.some((p) => p.severity === "error");
     if (applied) holder.replace(built.snapshot);

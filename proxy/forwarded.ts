@@ -33,6 +33,11 @@ export function buildForwarded(client: string, host?: string): string {
   return host ? `for="${client}";host=${host}` : `for="${client}"`;
 }
 
+/** `forwarded: host=<fqdn>` for tunnels shared by many clients, which must not name one client. */
+export function buildForwardedHost(host: string): string {
+  return `host=${host}`;
+}
+
 /** `ip:port` with brackets around IPv6 addresses. */
 export function nodeText(address: string, port: number): string {
   return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;

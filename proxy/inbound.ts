@@ -19,6 +19,7 @@ import {
   splice,
   TunnelError,
 } from "../tunnel/mod.ts";
+import type { ProxyConfig } from "./config.ts";
 import { forwardedFor, nodeText } from "./forwarded.ts";
 import { describe, NoEndpointError, type Outbound, type Upstream } from "./outbound.ts";
 
@@ -129,8 +130,8 @@ export function planInbound(
 
 /** What the inbound handler needs. */
 export interface InboundInputs {
-  /** The current snapshot; read once per CONNECT. */
-  readonly snapshot: () => Snapshot;
+  /** The current config; read once per CONNECT. */
+  readonly config: () => ProxyConfig;
   readonly outbound: Outbound;
 }
 
@@ -148,7 +149,7 @@ export function inboundHandler(inputs: InboundInputs): (request: InboundStream) 
 
 async function serveConnect(inputs: InboundInputs, request: InboundStream): Promise<void> {
   const started = performance.now();
-  const plan = planInbound(request, inputs.snapshot());
+  const plan = planInbound(request, inputs.config().mesh);
   const record = {
     src: request.peer.identity,
     peer: nodeText(request.peer.address, request.peer.port),

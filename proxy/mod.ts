@@ -26,3 +26,10 @@ export {
   type UpstreamContext,
 } from "./outbound.ts";
 export { buildForwarded, forwardedFor, nodeText } from "./forwarded.ts";
+export {
+  buildConfig,
+  type ConfigOptions,
+  dumpConfig,
+  emptyConfig,
+  type ProxyConfig,
+} from "./config.ts";

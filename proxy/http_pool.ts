@@ -1,0 +1,210 @@
+/**
+ * Upstream HTTP connections per endpoint, each one an HTTP/1.1 or h2c connection running inside
+ * its own tunnel (one CONNECT stream per connection, as Envoy's waypoint does).
+ *
+ * Invariants:
+ * - Key = endpoint `ip:port`, its identity and the service host, so a connection only ever
+ *   carries requests for one destination identity; `forwarded` on such a shared tunnel names the
+ *   service only, never one client.
+ * - HTTP/1.1: one request at a time per connection; a connection goes back to the idle list only
+ *   when its response body was read to the end and the codec says it is reusable.
+ * - h2c: requests share a connection until it is full or going away.
+ * - Idle connections close after `idleMs`.
+ */
+import type { Endpoint } from "../mesh/mod.ts";
+import type { Body, RequestHead, ResponseHead } from "../http/mod.ts";
+import { H1ClientConnection, H2cClientConnection } from "../http/mod.ts";
+import type { Duplex } from "node:stream";
+import { buildForwardedHost, nodeText } from "./forwarded.ts";
+import type { TunnelOpener } from "./outbound.ts";
+
+/** The two upstream codecs. */
+export type UpstreamCodec = "http1" | "h2c";
+
+/** What a pooled HTTP connection offers. */
+interface HttpConnection {
+  request(head: RequestHead, body: Body): Promise<{ head: ResponseHead; body: Body }>;
+  readonly available: boolean;
+  close(): void;
+}
+
+interface Slot {
+  conn: HttpConnection;
+  idle?: ReturnType<typeof setTimeout>;
+}
+
+/** Options of {@link HttpUpstreams}. */
+export interface HttpUpstreamsOptions {
+  readonly opener: TunnelOpener;
+  /** HBONE port of destination ztunnels. */
+  readonly ztunnelPort: number;
+  /** @default 60 s */
+  readonly idleMs?: number;
+}
+
+/** Sends requests to endpoints over pooled upstream connections. */
+export class HttpUpstreams {
+  #options: HttpUpstreamsOptions;
+  #idle = new Map<string, Slot[]>();
+  #shared = new Map<string, Slot[]>();
+  #opened = 0;
+
+  constructor(options: HttpUpstreamsOptions) {
+    this.#options = options;
+  }
+
+  /** Upstream connections opened so far. */
+  get opened(): number {
+    return this.#opened;
+  }
+
+  /**
+   * Sends one request to an endpoint and resolves at the response head.
+   *
+   * @param endpoint Where to send
+   * @param codec HTTP/1.1 or h2c, from the port protocol
+   * @param host Service FQDN for the tunnel's `forwarded: host=`, when known
+   * @param head The request head, already prepared for the upstream
+   * @param body The request body
+   * @throws TunnelError when no tunnel could be opened; HttpCodecError when the exchange failed
+   */
+  async send(
+    endpoint: Endpoint,
+    codec: UpstreamCodec,
+    host: string | undefined,
+    head: RequestHead,
+    body: Body,
+  ): Promise<{ head: ResponseHead; body: Body }> {
+    const key = `${codec}|${endpoint.identity}|${nodeText(endpoint.address, endpoint.port)}|${
+      host ?? ""
+    }`;
+    return codec === "h2c"
+      ? await this.#sendShared(key, endpoint, host, head, body)
+      : await this.#sendExclusive(key, endpoint, host, head, body);
+  }
+
+  /** Closes every pooled connection. */
+  close(): void {
+    for (const map of [this.#idle, this.#shared]) {
+      for (const slots of map.values()) {
+        for (const s of slots) {
+          clearTimeout(s.idle);
+          s.conn.close();
+        }
+      }
+      map.clear();
+    }
+  }
+
+  async #sendExclusive(
+    key: string,
+    endpoint: Endpoint,
+    host: string | undefined,
+    head: RequestHead,
+    body: Body,
+  ) {
+    const idle = this.#idle.get(key);
+    let slot = idle?.pop();
+    while (slot && !slot.conn.available) slot = idle?.pop();
+    if (slot) clearTimeout(slot.idle);
+    const conn = slot?.conn ?? new H1ClientConnection(await this.#tunnel(endpoint, host));
+    const res = await conn.request(head, body).catch((e) => {
+      conn.close();
+      throw e;
+    });
+    return {
+      head: res.head,
+      body: onBodyEnd(res.body, (complete) => {
+        if (complete && conn.available) this.#park(this.#idle, key, { conn });
+        else conn.close();
+      }),
+    };
+  }
+
+  async #sendShared(
+    key: string,
+    endpoint: Endpoint,
+    host: string | undefined,
+    head: RequestHead,
+    body: Body,
+  ) {
+    let slots = this.#shared.get(key);
+    let slot = slots?.find((s) => s.conn.available);
+    if (!slot) {
+      slot = { conn: new H2cClientConnection(await this.#tunnel(endpoint, host)) };
+      slots = (this.#shared.get(key) ?? []).filter((s) => s.conn.available);
+      slots.push(slot);
+      this.#shared.set(key, slots);
+    }
+    clearTimeout(slot.idle);
+    const chosen = slot;
+    const res = await chosen.conn.request(head, body);
+    return {
+      head: res.head,
+      body: onBodyEnd(res.body, () => this.#armIdle(this.#shared, key, chosen)),
+    };
+  }
+
+  async #tunnel(endpoint: Endpoint, host: string | undefined): Promise<Duplex> {
+    const tunnel = await this.#options.opener.open({
+      address: endpoint.address,
+      port: this.#options.ztunnelPort,
+      identity: endpoint.identity,
+      authority: nodeText(endpoint.address, endpoint.port),
+      headers: host ? { forwarded: buildForwardedHost(host) } : undefined,
+    });
+    this.#opened++;
+    return tunnel.stream;
+  }
+
+  #park(map: Map<string, Slot[]>, key: string, slot: Slot): void {
+    const list = map.get(key) ?? [];
+    list.push(slot);
+    map.set(key, list);
+    this.#armIdle(map, key, slot);
+  }
+
+  #armIdle(map: Map<string, Slot[]>, key: string, slot: Slot): void {
+    clearTimeout(slot.idle);
+    slot.idle = setTimeout(() => {
+      const list = map.get(key);
+      if (!list) return;
+      const i = list.indexOf(slot);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) map.delete(key);
+      slot.conn.close();
+    }, this.#options.idleMs ?? 60_000);
+  }
+}
+
+/** Wraps a body so `done(true)` runs when it was read to the end, `done(false)` on cancel/error. */
+export function onBodyEnd(body: Body, done: (complete: boolean) => void): Body {
+  let finished = false;
+  const finish = (complete: boolean) => {
+    if (finished) return;
+    finished = true;
+    done(complete);
+  };
+  return {
+    async read() {
+      try {
+        const chunk = await body.read();
+        if (chunk === null) finish(true);
+        return chunk;
+      } catch (e) {
+        finish(false);
+        throw e;
+      }
+    },
+    get trailers() {
+      return body.trailers;
+    },
+    get length() {
+      return body.length;
+    },
+    cancel(reason?: Error) {
+      finish(false);
+      body.cancel(reason);
+    },
+  };
+}
