@@ -13,11 +13,15 @@ import {
   emptyConfig,
   fromHbone,
   fromSandwich,
+  HttpUpstreams,
   inboundHandler,
   nodeText,
   Outbound,
   type ProxyConfig,
+  type RequestState,
+  router,
 } from "../proxy/mod.ts";
+import { compose } from "../http/mod.ts";
 import { LeastRequestBalancer } from "../routes/mod.ts";
 import {
   DEFAULT_TUNNEL_CONFIG,
@@ -122,13 +126,13 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
   }
   for (const p of watch.initial.problems) log.warn("Config problem", { ...p });
   const pool = new HbonePool(identity, config);
-  const outbound = new Outbound({
-    opener: options.plainUpstreams ? new PlainOpener(config.connectTimeoutMs) : pool,
-    balancer: new LeastRequestBalancer(),
-    ztunnelPort: options.ztunnelPort,
-  });
+  const opener = options.plainUpstreams ? new PlainOpener(config.connectTimeoutMs) : pool;
+  const balancer = new LeastRequestBalancer();
+  const outbound = new Outbound({ opener, balancer, ztunnelPort: options.ztunnelPort });
+  const upstreams = new HttpUpstreams({ opener, ztunnelPort: options.ztunnelPort });
+  const chain = compose<RequestState>([router({ upstreams, balancer })]);
   let ready = false;
-  const handle = inboundHandler({ config: () => holder.current, outbound });
+  const handle = inboundHandler({ config: () => holder.current, outbound, http: { chain } });
   const hbone = await listenHbone(options.hbone.hostname, options.hbone.port, {
     identity,
     trustDomains: () => trustDomains,
@@ -170,6 +174,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
       identity.close();
       await sandwich?.close();
       await hbone.close(graceMs);
+      upstreams.close();
       pool.close();
       await Promise.all(admin.map((a) => a.shutdown()));
     },

@@ -13,7 +13,7 @@
  */
 import type { Endpoint } from "../mesh/mod.ts";
 import type { Body, RequestHead, ResponseHead } from "../http/mod.ts";
-import { H1ClientConnection, H2cClientConnection } from "../http/mod.ts";
+import { H1ClientConnection, type H1Response, H2cClientConnection } from "../http/mod.ts";
 import type { Duplex } from "node:stream";
 import { buildForwardedHost, nodeText } from "./forwarded.ts";
 import type { TunnelOpener } from "./outbound.ts";
@@ -83,6 +83,27 @@ export class HttpUpstreams {
       : await this.#sendExclusive(key, endpoint, host, head, body);
   }
 
+  /**
+   * Sends an upgrade request (WebSocket-style) over a fresh, unpooled HTTP/1.1 connection.
+   *
+   * @returns The response; `upgraded` is the raw upstream stream after a 101
+   * @throws TunnelError when no tunnel could be opened; HttpCodecError when the exchange failed
+   */
+  async upgrade(
+    endpoint: Endpoint,
+    host: string | undefined,
+    head: RequestHead,
+    body: Body,
+  ): Promise<H1Response> {
+    const conn = new H1ClientConnection(await this.#tunnel(endpoint, host));
+    const res = await conn.request(head, body).catch((e) => {
+      conn.close();
+      throw e;
+    });
+    if (!res.upgraded) return { ...res, body: onBodyEnd(res.body, () => conn.close()) };
+    return res;
+  }
+
   /** Closes every pooled connection. */
   close(): void {
     for (const map of [this.#idle, this.#shared]) {
@@ -107,7 +128,7 @@ export class HttpUpstreams {
     let slot = idle?.pop();
     while (slot && !slot.conn.available) slot = idle?.pop();
     if (slot) clearTimeout(slot.idle);
-    const conn = slot?.conn ?? new H1ClientConnection(await this.#tunnel(endpoint, host));
+    const conn = slot?.conn ?? h1Connection(await this.#tunnel(endpoint, host));
     const res = await conn.request(head, body).catch((e) => {
       conn.close();
       throw e;
@@ -175,6 +196,18 @@ export class HttpUpstreams {
       slot.conn.close();
     }, this.#options.idleMs ?? 60_000);
   }
+}
+
+/** An HTTP/1.1 connection seen through the pool's interface: available = reusable. */
+function h1Connection(stream: Duplex): HttpConnection {
+  const c = new H1ClientConnection(stream);
+  return {
+    request: (head, body) => c.request(head, body),
+    get available() {
+      return c.reusable;
+    },
+    close: () => c.close(),
+  };
 }
 
 /** Wraps a body so `done(true)` runs when it was read to the end, `done(false)` on cancel/error. */

@@ -21,7 +21,10 @@ import {
 } from "../tunnel/mod.ts";
 import type { ProxyConfig } from "./config.ts";
 import { forwardedFor, nodeText } from "./forwarded.ts";
-import { describe, NoEndpointError, type Outbound, type Upstream } from "./outbound.ts";
+import { NoEndpointError, type Outbound, type Upstream } from "./outbound.ts";
+import { downstreamCodec, type HttpInputs, serveHttp } from "./http_serve.ts";
+import { sniff } from "./sniff.ts";
+import { tcpTarget } from "./tcp_plan.ts";
 
 /** A CONNECT that may proceed. */
 export interface InboundPlan {
@@ -133,6 +136,10 @@ export interface InboundInputs {
   /** The current config; read once per CONNECT. */
   readonly config: () => ProxyConfig;
   readonly outbound: Outbound;
+  /** The HTTP chain, for HTTP ports and sniffed HTTP. */
+  readonly http: HttpInputs;
+  /** Wait for a client's first bytes on ports of unknown protocol. @default 1000 */
+  readonly sniffTimeoutMs?: number;
 }
 
 /**
@@ -149,7 +156,8 @@ export function inboundHandler(inputs: InboundInputs): (request: InboundStream) 
 
 async function serveConnect(inputs: InboundInputs, request: InboundStream): Promise<void> {
   const started = performance.now();
-  const plan = planInbound(request, inputs.config().mesh);
+  const config = inputs.config();
+  const plan = planInbound(request, config.mesh);
   const record = {
     src: request.peer.identity,
     peer: nodeText(request.peer.address, request.peer.port),
@@ -160,39 +168,63 @@ async function serveConnect(inputs: InboundInputs, request: InboundStream): Prom
     log.warn("CONNECT refused", { ...record, status: plan.status, reason: plan.reason });
     return;
   }
+  const protocol = protocolOf(plan.destination);
+  const codec = downstreamCodec(protocol);
+  if (!codec && protocol !== "unknown") {
+    return await relayTcp(inputs, request, plan, record, started);
+  }
+  // HTTP ports answer 200 at once; upstream failures become HTTP responses.
+  const conn = request.accept();
+  const kind = codec ?? await sniff(conn, inputs.sniffTimeoutMs);
+  if (kind === "tcp") return await relayTcp(inputs, request, plan, record, started, conn);
+  await serveHttp(conn, {
+    config,
+    destination: plan.destination,
+    peer: request.peer,
+    client: plan.client,
+    codec: kind,
+  }, inputs.http);
+}
+
+/** The port protocol of a destination. */
+function protocolOf(destination: Destination): string {
+  return destination.kind === "service" ? destination.port.protocol : destination.protocol;
+}
+
+/**
+ * TCP: open the upstream first and answer 200 only when it answered 200 (as ztunnel does), unless
+ * the stream was already accepted for sniffing; then splice.
+ */
+async function relayTcp(
+  inputs: InboundInputs,
+  request: InboundStream,
+  plan: InboundPlan,
+  record: Record<string, string>,
+  started: number,
+  accepted?: Duplex,
+): Promise<void> {
+  const target = tcpTarget(inputs.config(), plan.destination, Math.random);
   let upstream: Upstream;
   try {
-    upstream = await inputs.outbound.connect(plan.destination, {
-      client: plan.client,
-      host: plan.host,
-    });
+    upstream = await inputs.outbound.connect(target, { client: plan.client, host: plan.host });
   } catch (e) {
-    request.refuse(503);
+    if (accepted) accepted.destroy();
+    else request.refuse(503);
     log.warn("Upstream failed", {
       ...record,
-      destination: describe(plan.destination),
+      destination: target.label,
       status: 503,
       upstream: e instanceof TunnelError ? e.peer : null,
       reason: e instanceof TunnelError || e instanceof NoEndpointError ? e.message : String(e),
     });
     return;
   }
-  await relay(request, upstream, record, plan.destination, started);
-}
-
-async function relay(
-  request: InboundStream,
-  upstream: Upstream,
-  record: Record<string, string>,
-  destination: Destination,
-  started: number,
-): Promise<void> {
   try {
     if (request.gone) throw new Error("Client went away before the upstream answered");
-    const result = await splice(request.accept(), upstream.tunnel.stream);
+    const result = await splice(accepted ?? request.accept(), upstream.tunnel.stream);
     log.info("Connection closed", {
       ...record,
-      destination: describe(destination),
+      destination: target.label,
       endpoint: upstream.target.authority,
       dst: upstream.endpoint.identity,
       sent: result.bToA,

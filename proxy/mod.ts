@@ -21,6 +21,7 @@ export {
   Outbound,
   type OutboundInputs,
   planUpstream,
+  type TcpTarget,
   type TunnelOpener,
   type Upstream,
   type UpstreamContext,
@@ -33,3 +34,9 @@ export {
   emptyConfig,
   type ProxyConfig,
 } from "./config.ts";
+export { HttpUpstreams, type HttpUpstreamsOptions } from "./http_pool.ts";
+export { router, type RouterInputs } from "./router.ts";
+export { type HttpInputs, serveHttp } from "./http_serve.ts";
+export type { HttpCodec, HttpSession, RequestState } from "./http_state.ts";
+export { type ForwardPlan, planHttp, type RespondPlan } from "./http_plan.ts";
+export { tcpTarget } from "./tcp_plan.ts";

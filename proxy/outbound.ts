@@ -42,6 +42,13 @@ export function endpointsOf(destination: Destination): readonly Endpoint[] {
   return destination.kind === "service" ? destination.port.endpoints : [destination.endpoint];
 }
 
+/** Where a TCP connection may go: endpoints to balance over, and a label for logs. */
+export interface TcpTarget {
+  readonly endpoints: readonly Endpoint[];
+  /** `Kind ns/name:port`. */
+  readonly label: string;
+}
+
 /** What {@link Outbound} needs from the tunnel layer. */
 export interface TunnelOpener {
   open(target: TunnelTarget): Promise<Tunnel>;
@@ -80,17 +87,19 @@ export class Outbound {
   }
 
   /**
-   * Picks an endpoint of the destination and opens a tunnel to it.
+   * Picks one of the target's endpoints and opens a tunnel to it.
    *
+   * @param target The endpoints to choose from, and a label for errors
+   * @param context Original client and service host
    * @throws NoEndpointError when there is no endpoint; TunnelError when the tunnel fails
    */
-  async connect(destination: Destination, context: UpstreamContext): Promise<Upstream> {
-    const pick = this.#inputs.balancer.pick(endpointsOf(destination));
-    if (!pick) throw new NoEndpointError(describe(destination));
-    const target = planUpstream(pick.endpoint, context, this.#inputs.ztunnelPort);
+  async connect(target: TcpTarget, context: UpstreamContext): Promise<Upstream> {
+    const pick = this.#inputs.balancer.pick(target.endpoints);
+    if (!pick) throw new NoEndpointError(target.label);
+    const plan = planUpstream(pick.endpoint, context, this.#inputs.ztunnelPort);
     try {
-      const tunnel = await this.#inputs.opener.open(target);
-      return { tunnel, endpoint: pick.endpoint, target, done: pick.done };
+      const tunnel = await this.#inputs.opener.open(plan);
+      return { tunnel, endpoint: pick.endpoint, target: plan, done: pick.done };
     } catch (e) {
       pick.done();
       throw e;

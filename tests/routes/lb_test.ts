@@ -44,3 +44,29 @@ Deno.test("LeastRequestBalancer pick's done() counts once even when called twice
   a.done();
   assert.equal(lb.active(EPS[0]), 1);
 });
+
+Deno.test("LeastRequestBalancer.pick() passes over an ejected endpoint until its time is up", () => {
+  let now = 0;
+  const lb = new LeastRequestBalancer(Math.random, () => now);
+  lb.eject(EPS[0], 1000);
+  for (let i = 0; i < 50; i++) {
+    const p = lb.pick(EPS)!;
+    assert.notEqual(p.endpoint, EPS[0]);
+    p.done();
+  }
+  now = 1001;
+  const seen = new Set<string>();
+  for (let i = 0; i < 200; i++) {
+    const p = lb.pick(EPS)!;
+    seen.add(p.endpoint.address);
+    p.done();
+  }
+  assert.ok(seen.has("10.0.0.1"));
+});
+
+Deno.test("LeastRequestBalancer.pick() uses every endpoint when all are ejected or avoided", () => {
+  const lb = new LeastRequestBalancer();
+  lb.eject(EPS[0], 10_000);
+  assert.equal(lb.pick([EPS[0]])?.endpoint, EPS[0]);
+  assert.equal(lb.pick(EPS.slice(0, 2), new Set([EPS[1]]))?.endpoint, EPS[0]);
+});

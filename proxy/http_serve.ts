@@ -1,0 +1,156 @@
+/**
+ * The HTTP side of an accepted CONNECT: the inner protocol is spoken with our codecs (HTTP/1.1 or
+ * h2c, sniffed for ports of unknown protocol), each request runs the filter chain in its own
+ * context, and the one place here turns whatever the chain produced into the response, including
+ * gRPC-shaped local replies and WebSocket-style upgrades.
+ */
+import type { Duplex } from "node:stream";
+import {
+  EMPTY_BODY,
+  type Exchange,
+  type Filter,
+  type H1Exchange,
+  HeaderMap,
+  HttpContext,
+  LocalReply,
+  runChain,
+  serveH1,
+  serveH2c,
+} from "../http/mod.ts";
+import { log } from "../log/mod.ts";
+import { splice } from "../tunnel/mod.ts";
+import { ensureRequestId, stripHopByHop } from "./http_headers.ts";
+import type { HttpCodec, HttpSession, RequestState } from "./http_state.ts";
+
+/** What serving HTTP needs. */
+export interface HttpInputs {
+  /** The composed chain, router last. */
+  readonly chain: Filter<RequestState>;
+}
+
+/**
+ * Serves the requests of one tunnelled connection until it closes.
+ *
+ * @param conn The accepted CONNECT stream
+ * @param session The connection's peer, destination, config and codec
+ * @param inputs The chain
+ */
+export async function serveHttp(
+  conn: Duplex,
+  session: HttpSession,
+  inputs: HttpInputs,
+): Promise<void> {
+  const handler = (ex: Exchange) => handleExchange(ex, session, inputs);
+  if (session.codec === "h2c") await serveH2c(conn, handler);
+  else await serveH1(conn, handler, { remote: parseNode(session.client) });
+}
+
+/** One request: context, chain, response, access log. */
+async function handleExchange(
+  ex: Exchange,
+  session: HttpSession,
+  inputs: HttpInputs,
+): Promise<void> {
+  const started = performance.now();
+  const head = ex.request;
+  const upgrading = "upgradable" in ex && (ex as H1Exchange).upgradable &&
+    head.method !== "CONNECT";
+  stripHopByHop(head.headers, upgrading);
+  const state: RequestState = { ...session, requestId: ensureRequestId(head.headers), attempts: 0 };
+  const ctx = new HttpContext({ head, body: ex.body }, state, started);
+  await runChain(
+    inputs.chain,
+    ctx,
+    (e) => log.error("Request failed in the chain", { requestId: state.requestId, reason: e }),
+  );
+  const res = ctx.response!;
+  if (res.head.status === 101 && state.upgraded && upgrading) {
+    const down = (ex as H1Exchange).upgrade(res.head);
+    accessLog(ctx, started);
+    await splice(down, state.upgraded);
+    return;
+  }
+  stripHopByHop(res.head.headers);
+  const reply = ctx.localReply && isGrpc(head.headers) ? grpcReply(ctx.localReply) : res;
+  try {
+    await ex.respond(reply.head, reply.body);
+  } catch (e) {
+    ctx.setFlag("DC");
+    log.debug("Response not delivered", { requestId: state.requestId, reason: e });
+  } finally {
+    accessLog(ctx, started);
+  }
+}
+
+function accessLog(ctx: HttpContext<RequestState>, started: number): void {
+  if (!log.enabled("info")) return;
+  const { head } = ctx.request;
+  const s = ctx.state;
+  log.info("HTTP request", {
+    requestId: s.requestId,
+    method: head.method,
+    authority: head.authority,
+    path: head.path,
+    status: ctx.response?.head.status ?? 0,
+    flag: ctx.flag,
+    src: s.peer.identity,
+    client: s.client,
+    backend: s.backend ?? null,
+    endpoint: s.endpoint ? `${s.endpoint.address}:${s.endpoint.port}` : null,
+    attempts: s.attempts,
+    route: s.route ? `${s.route.rule.route.namespace}/${s.route.rule.route.name}` : null,
+    detail: ctx.localReply?.detail || null,
+    durationMs: Math.round((performance.now() - started) * 100) / 100,
+  });
+}
+
+function isGrpc(headers: HeaderMap): boolean {
+  return headers.get("content-type")?.startsWith("application/grpc") ?? false;
+}
+
+/** Envoy's HTTP-to-gRPC status mapping for local replies (`Grpc::Utility::httpToGrpcStatus`). */
+function grpcStatusOf(http: number): number {
+  switch (http) {
+    case 400:
+      return 13;
+    case 401:
+      return 16;
+    case 403:
+      return 7;
+    case 404:
+      return 12;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return 14;
+    default:
+      return 2;
+  }
+}
+
+/** A local reply to a gRPC request as a trailers-only gRPC response (HTTP 200). */
+function grpcReply(reply: LocalReply) {
+  const message = typeof reply.body === "string"
+    ? reply.body
+    : new TextDecoder().decode(reply.body);
+  const headers = new HeaderMap([
+    ["content-type", "application/grpc"],
+    ["grpc-status", String(grpcStatusOf(reply.status))],
+  ]);
+  if (message) headers.set("grpc-message", encodeURIComponent(message));
+  return { head: { status: 200, headers }, body: EMPTY_BODY };
+}
+
+function parseNode(node: string): { address: string; port: number } | undefined {
+  const i = node.lastIndexOf(":");
+  if (i < 0) return undefined;
+  return { address: node.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(node.slice(i + 1)) };
+}
+
+/** The downstream codec for a port protocol; undefined when the port must be sniffed. */
+export function downstreamCodec(protocol: string): HttpCodec | undefined {
+  if (protocol === "http") return "http1";
+  if (protocol === "http2" || protocol === "grpc") return "h2c";
+  return undefined;
+}
