@@ -18,6 +18,7 @@ Usage:
                [--service-account SA] [--trust-domain TD] [--trust-domain-alias TD...]
                [--hbone ADDR] [--readiness ADDR] [--metrics ADDR] [--admin ADDR]
                [--ztunnel-port N] [--sandwich ADDR] [--dev-plain-upstreams]
+               [--dev-http ADDR --dev-identity SPIFFE_ID]
                [--log-level debug|info|warn|error]
   waypoint run --demo                 the embedded demo mesh with dev certificates
   waypoint validate --config PATH... [--namespace NS] [--name GATEWAY]
@@ -45,6 +46,8 @@ const RUN_FLAGS = {
   "log-level": { type: "string" },
   sandwich: { type: "string" },
   "dev-plain-upstreams": { type: "boolean" },
+  "dev-http": { type: "string" },
+  "dev-identity": { type: "string" },
   demo: { type: "boolean" },
 } as const;
 
@@ -70,6 +73,8 @@ async function runCommand(args: string[]): Promise<void> {
     ztunnelPort: f["ztunnel-port"] ? Number(f["ztunnel-port"]) : 15008,
     sandwich: f.sandwich ? parseHostPort("sandwich", f.sandwich) : undefined,
     plainUpstreams: f["dev-plain-upstreams"] ?? false,
+    devHttp: f["dev-http"] ? parseHostPort("dev-http", f["dev-http"]) : base?.devHttp,
+    devIdentity: f["dev-identity"] ?? base?.devIdentity,
   };
   if (options.config.length === 0) throw new UsageError("--config is required");
   if (!options.certs) throw new UsageError("--certs is required");

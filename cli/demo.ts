@@ -50,6 +50,8 @@ export async function prepareDemo(dir: string): Promise<RunOptions> {
     metrics: local(15020),
     admin: local(15000),
     ztunnelPort: 15008,
+    devHttp: local(18080),
+    devIdentity: CLIENT_IDENTITY,
   };
 }
 
@@ -61,7 +63,10 @@ export function demoInstructions(dir: string): string {
   return [
     "",
     "Waypoint demo is up. Gateway demo/waypoint binds Service demo/echo (VIP 127.10.0.1).",
-    "In another terminal, tunnel a local port to the service through the waypoint over HBONE:",
+    "Try the routes with plain curl (requests count as coming from the demo client identity):",
+    "  curl -i -H 'host: echo.demo' http://127.0.0.1:18080/             # HTTPRoute echo-split: v1 or v2",
+    "  curl -i -H 'host: echo.demo' -H 'x-version: v2' http://127.0.0.1:18080/   # always v2",
+    "Or over real HBONE, tunnelling a local port to the service through the waypoint:",
     `  ${connect("127.10.0.1:80", "127.0.0.1:8000")}`,
     "  curl http://127.0.0.1:8000/           # answered by echo-v1 or echo-v2",
     "TCP port 9000 of the same service echoes:",

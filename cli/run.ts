@@ -15,6 +15,7 @@ import {
   fromSandwich,
   HttpUpstreams,
   inboundHandler,
+  listenDevHttp,
   nodeText,
   Outbound,
   type ProxyConfig,
@@ -65,6 +66,10 @@ export interface RunOptions {
    * ztunnel, and for the sandwich binding where the node's ztunnel carries the hop.
    */
   readonly plainUpstreams?: boolean;
+  /** Plaintext HTTP listener treating requests as HBONE from {@link RunOptions.devIdentity}. */
+  readonly devHttp?: HostPort;
+  /** @default `spiffe://<trust domain>/ns/default/sa/default` */
+  readonly devIdentity?: string;
   /** Overrides of the HTTP/2 and pool tunables. */
   readonly tunnel?: Partial<TunnelConfig>;
 }
@@ -73,6 +78,8 @@ export interface RunOptions {
 export interface Waypoint {
   readonly hbone: HboneServer;
   readonly sandwich?: SandwichServer;
+  /** The `--dev-http` listener, when on. */
+  readonly devHttp?: { readonly address: string; readonly port: number };
   readonly holder: SnapshotHolder<ProxyConfig>;
   readonly identity: IdentitySource;
   readonly pool: HbonePool;
@@ -139,6 +146,14 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
     config,
     handler: (request) => handle(fromHbone(request)),
   });
+  const devHttp = options.devHttp
+    ? await listenDevHttp({
+      ...options.devHttp,
+      identity: options.devIdentity ?? `spiffe://${options.trustDomain}/ns/default/sa/default`,
+      config: () => holder.current,
+      http: { chain },
+    })
+    : undefined;
   const sandwich = options.sandwich
     ? await listenSandwich(
       options.sandwich.hostname,
@@ -164,6 +179,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
   return {
     hbone,
     sandwich,
+    devHttp,
     holder,
     identity,
     pool,
@@ -173,6 +189,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
       await watch.close();
       identity.close();
       await sandwich?.close();
+      await devHttp?.close();
       await hbone.close(graceMs);
       upstreams.close();
       pool.close();

@@ -45,8 +45,14 @@ export async function serveHttp(
   else await serveH1(conn, handler, { remote: parseNode(session.client) });
 }
 
-/** One request: context, chain, response, access log. */
-async function handleExchange(
+/**
+ * One request: context, chain, response, access log.
+ *
+ * @param ex The exchange from either codec
+ * @param session Peer, destination, config and codec of the request
+ * @param inputs The chain
+ */
+export async function handleExchange(
   ex: Exchange,
   session: HttpSession,
   inputs: HttpInputs,

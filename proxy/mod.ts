@@ -40,3 +40,4 @@ export { type HttpInputs, serveHttp } from "./http_serve.ts";
 export type { HttpCodec, HttpSession, RequestState } from "./http_state.ts";
 export { type ForwardPlan, planHttp, type RespondPlan } from "./http_plan.ts";
 export { tcpTarget } from "./tcp_plan.ts";
+export { type DevHttpOptions, listenDevHttp, resolveHost } from "./dev_http.ts";
