@@ -7,6 +7,8 @@
  * - Bodies are pulled chunk by chunk with backpressure; nothing here buffers a whole body.
  */
 
+import { HttpCodecError } from "./errors.ts";
+
 /** An ordered multi-map of header fields with lower-case names. */
 export class HeaderMap {
   #fields: [string, string][];
@@ -15,6 +17,16 @@ export class HeaderMap {
   constructor(fields: Iterable<readonly [string, string]> = []) {
     this.#fields = [];
     for (const [n, v] of fields) this.#fields.push([n.toLowerCase(), v]);
+  }
+
+  /**
+   * Adopts `[name, value]` pairs whose names are already lower-case, without copying them: for
+   * codecs that lower-case while parsing. The caller must not use the array afterwards.
+   */
+  static fromLowerCase(fields: [string, string][]): HeaderMap {
+    const map = new HeaderMap();
+    map.#fields = fields;
+    return map;
   }
 
   /** The first value of a field, or undefined. */
@@ -164,7 +176,11 @@ export function bytesBody(bytes: Uint8Array | string, trailers?: HeaderMap): Bod
   };
 }
 
-/** Reads a whole body into memory, refusing more than `limit` bytes. @throws Error over limit */
+/**
+ * Reads a whole body into memory, refusing more than `limit` bytes.
+ *
+ * @throws {HttpCodecError} `payload_too_large` (413) over the limit; the body is cancelled
+ */
 export async function readAll(body: Body, limit: number): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -172,7 +188,7 @@ export async function readAll(body: Body, limit: number): Promise<Uint8Array> {
     size += c.length;
     if (size > limit) {
       body.cancel();
-      throw new Error(`Body larger than ${limit} bytes`);
+      throw new HttpCodecError("payload_too_large", "body", `Over ${limit} bytes`);
     }
     chunks.push(c);
   }

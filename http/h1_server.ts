@@ -1,0 +1,254 @@
+/**
+ * The HTTP/1.1 server codec over one connection (a tunnel stream or a socket): keep-alive,
+ * pipelining with in-order answers, `100-continue`, Upgrade and CONNECT hand-over.
+ *
+ * Invariants:
+ * - The next request head is read only once the previous request body is over (read to its end,
+ *   or skipped after the response), and at most `maxPipelined` exchanges are unanswered.
+ * - Nothing is pipelined into an upgrade: an upgradable request is dispatched only once every
+ *   earlier response was written, and no head is read after it until it was answered.
+ * - A malformed head gets its status (400, 431, 501, 505; 408 on the headers timeout) with
+ *   `connection: close` after the earlier responses; then the connection closes.
+ * - Closing is graceful: our side ends after the last response, the peer's bytes are read and
+ *   dropped for a while (RFC 9112 §9.6), then the stream is destroyed.
+ */
+import type { Duplex } from "node:stream";
+import { HttpCodecError } from "./errors.ts";
+import {
+  DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_MAX_HEADERS,
+  type HeadParseOptions,
+  type ParsedRequest,
+  parseRequestHead,
+} from "./h1_parse.ts";
+import { HeaderMap } from "./types.ts";
+import { type ExchangeHost, type H1Exchange, reasonOf, ServerExchange } from "./_h1_exchange.ts";
+import { renderHead } from "./_h1_write.ts";
+import { Wire } from "./_wire.ts";
+
+export type { H1Exchange } from "./_h1_exchange.ts";
+
+/** Options of {@link serveH1}. */
+export interface H1ServerOptions {
+  /** Most bytes in a request head, request line included (431 beyond). @default {61440} */
+  maxHeaderBytes?: number;
+  /** Most header fields in a request (431 beyond), as Envoy's `max_headers_count`. @default {100} */
+  maxHeaders?: number;
+  /** Milliseconds to receive a whole head once it started, else 408. @default {60000} */
+  headersTimeout?: number;
+  /** Milliseconds without a request before the connection closes. @default {3600000} */
+  idleTimeout?: number;
+  /** Most requests parsed and dispatched before the first of them is answered. @default {8} */
+  maxPipelined?: number;
+  /** Most unread request body bytes skipped after a response to keep the connection. @default {262144} */
+  maxDrainBytes?: number;
+  /** Milliseconds to drop the peer's bytes after our side ended, before destroying. @default {2000} */
+  lingerTimeout?: number;
+  /** The peer, when the connection does not say (a tunnel stream). */
+  remote?: { readonly address: string; readonly port: number };
+  /** Told about protocol errors and handler failures, for logs and response flags. */
+  onError?: (error: unknown) => void;
+}
+
+/** A request handler: answers with `respond` or `upgrade`; a throw becomes a 500. */
+export type H1Handler = (exchange: H1Exchange) => Promise<void>;
+
+/**
+ * Serves HTTP/1.1 on a connection until it closes or is upgraded.
+ *
+ * @param conn The connection: a tunnel stream or a socket
+ * @param handler Called once per request, possibly before earlier responses were written
+ * @param options Limits and timeouts
+ * @returns Resolves when the connection was closed or handed over by an upgrade
+ * @example
+ * ```ts
+ * import net from "node:net";
+ * net.createServer({ allowHalfOpen: true }, (socket) =>
+ *   serveH1(socket, (ex) => ex.respond({ status: 200, headers: new HeaderMap() }, bytesBody("hi"))));
+ * ```
+ */
+export function serveH1(
+  conn: Duplex,
+  handler: H1Handler,
+  options: H1ServerOptions = {},
+): Promise<void> {
+  return new ServerConnection(conn, handler, options).run();
+}
+
+const LINGER_BYTES = 1024 * 1024;
+
+class IdleTimeout extends Error {}
+
+class ServerConnection implements ExchangeHost {
+  readonly wire: Wire;
+  readonly remote?: { readonly address: string; readonly port: number };
+  #handler: H1Handler;
+  #options: H1ServerOptions;
+  #parseOptions: HeadParseOptions;
+  #closing = false;
+  #upgraded = false;
+  #tail: Promise<void> = Promise.resolve();
+  #queue: ServerExchange[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #waiting = false;
+  #timerIdle = false;
+  #parse = (buf: Uint8Array, scanFrom: number): ParsedRequest | null => {
+    this.#parseOptions.scanFrom = scanFrom;
+    const parsed = parseRequestHead(buf, this.#parseOptions);
+    // A head has started: the headers timer replaces the idle one.
+    if (parsed === null) this.#arm(false);
+    return parsed;
+  };
+
+  constructor(conn: Duplex, handler: H1Handler, options: H1ServerOptions) {
+    this.wire = new Wire(conn);
+    this.#handler = handler;
+    this.#options = options;
+    this.#parseOptions = {
+      maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
+      maxHeaders: options.maxHeaders ?? DEFAULT_MAX_HEADERS,
+    };
+    const socket = conn as { remoteAddress?: string; remotePort?: number };
+    this.remote = options.remote ??
+      (socket.remoteAddress === undefined
+        ? undefined
+        : { address: socket.remoteAddress, port: socket.remotePort ?? 0 });
+  }
+
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  lastResponse(): void {
+    this.#closing = true;
+  }
+
+  upgraded(): void {
+    this.#closing = this.#upgraded = true;
+    this.#disarm();
+  }
+
+  async run(): Promise<void> {
+    let failure: unknown;
+    try {
+      await this.#loop();
+    } catch (e) {
+      failure = e;
+    } finally {
+      this.#disarm();
+    }
+    if (this.#upgraded) return;
+    await this.#tail;
+    if (failure instanceof HttpCodecError && failure.kind !== "closed") {
+      this.#options.onError?.(failure);
+      if (!this.#closing && this.wire.writable) await this.#reject(failure).catch(() => {});
+    }
+    await this.#close();
+  }
+
+  async #loop(): Promise<void> {
+    const maxPipelined = this.#options.maxPipelined ?? 8;
+    const maxDrain = this.#options.maxDrainBytes ?? 256 * 1024;
+    while (!this.#closing) {
+      if (this.#queue.length >= maxPipelined) await this.#queue[0].finished;
+      const parsed = await this.#nextHead();
+      if (parsed === null || this.#closing) return;
+      if (parsed.upgrade) await this.#tail;
+      const ex = new ServerExchange(this, parsed, this.#tail);
+      this.#tail = ex.finished;
+      this.#queue.push(ex);
+      ex.finished.then(() => this.#finished(ex));
+      void this.#dispatch(ex);
+      if (!(await ex.readyForNext(maxDrain))) return;
+    }
+  }
+
+  async #nextHead(): Promise<ParsedRequest | null> {
+    this.#waiting = true;
+    if (this.#queue.length === 0 && this.wire.buffered.length === 0) this.#arm(true);
+    try {
+      return await this.wire.readHead(this.#parse);
+    } catch (e) {
+      if (e instanceof IdleTimeout) return null;
+      throw e;
+    } finally {
+      this.#waiting = false;
+      this.#disarm();
+    }
+  }
+
+  async #dispatch(ex: ServerExchange): Promise<void> {
+    try {
+      await this.#handler(ex);
+      if (!ex.started) throw new Error("Handler returned without a response");
+    } catch (e) {
+      this.#options.onError?.(e);
+      await ex.fail(e);
+    }
+  }
+
+  #finished(ex: ServerExchange): void {
+    const i = this.#queue.indexOf(ex);
+    if (i >= 0) this.#queue.splice(i, 1);
+    if (!this.#waiting) return;
+    if (this.#closing) this.wire.interrupt(new IdleTimeout());
+    else if (this.#queue.length === 0 && this.wire.buffered.length === 0) this.#arm(true);
+  }
+
+  /** Starts the idle or the headers timer; a running headers timer is kept. */
+  #arm(idle: boolean): void {
+    if (this.#timer !== undefined) {
+      if (idle || this.#timerIdle === false) return;
+      this.#disarm();
+    }
+    this.#timerIdle = idle;
+    const ms = idle
+      ? this.#options.idleTimeout ?? 3_600_000
+      : this.#options.headersTimeout ?? 60_000;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.wire.interrupt(
+        idle ? new IdleTimeout() : new HttpCodecError("timeout", "head", `Not received in ${ms} ms`),
+      );
+    }, ms);
+  }
+
+  #disarm(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Writes the status of a rejected head with `connection: close`. */
+  #reject(e: HttpCodecError): Promise<void> {
+    const text = `${reasonOf(e.status)}\n`;
+    const headers = new HeaderMap([["content-type", "text/plain"]]);
+    const extra = `content-length: ${text.length}\r\nconnection: close\r\n`;
+    const head = renderHead(`HTTP/1.1 ${e.status} ${reasonOf(e.status)}`, headers, extra, {
+      framing: false,
+      connection: false,
+    });
+    this.#closing = true;
+    return this.wire.writev([head, new TextEncoder().encode(text)]);
+  }
+
+  /** Ends our side, drops what the peer still sends for a while, then destroys. */
+  async #close(): Promise<void> {
+    const wire = this.wire;
+    const timer = setTimeout(() => wire.destroy(), this.#options.lingerTimeout ?? 2000);
+    try {
+      wire.end();
+      await wire.flushed();
+      let dropped = 0;
+      while (dropped < LINGER_BYTES && await wire.fill()) {
+        dropped += wire.buffered.length;
+        wire.consume(wire.buffered.length);
+      }
+    } catch {
+      // The peer reset or the linger timer fired: either way the connection is done.
+    } finally {
+      clearTimeout(timer);
+      wire.destroy();
+    }
+    await wire.closed();
+  }
+}
