@@ -116,20 +116,30 @@ export function listenHbone(
       log.warn("HBONE peer dropped: keepalive timed out", { peer: peerText(session) });
     });
   });
+  // The peer certificate is parsed once per session, not per stream (it showed in profiles).
+  const peers = new WeakMap<object, Peer & { localAddress: string; localPort: number }>();
   server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-    const socket = stream.session?.socket as TLSSocket | undefined;
-    if (!socket) return stream.close(http2.constants.NGHTTP2_CANCEL);
+    const session = stream.session;
+    const socket = session?.socket as TLSSocket | undefined;
+    if (!session || !socket) return stream.close(http2.constants.NGHTTP2_CANCEL);
+    let peer = peers.get(session);
+    if (!peer) {
+      peer = {
+        identity: spiffeIdOf(socket.getPeerCertificate()?.subjectaltname) ?? "",
+        address: socket.remoteAddress ?? "",
+        port: socket.remotePort ?? 0,
+        localAddress: socket.localAddress ?? "",
+        localPort: socket.localPort ?? 0,
+      };
+      peers.set(session, peer);
+    }
     const request: ConnectRequest = {
       method: String(headers[":method"] ?? ""),
       authority: String(headers[":authority"] ?? ""),
       headers,
-      peer: {
-        identity: spiffeIdOf(socket.getPeerCertificate()?.subjectaltname) ?? "",
-        address: socket.remoteAddress ?? "",
-        port: socket.remotePort ?? 0,
-      },
-      localAddress: socket.localAddress ?? "",
-      localPort: socket.localPort ?? 0,
+      peer,
+      localAddress: peer.localAddress,
+      localPort: peer.localPort,
       stream,
     };
     stream.on("error", (e) => log.debug("HBONE stream error", { reason: e }));
