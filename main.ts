@@ -18,7 +18,7 @@ Usage:
                [--service-account SA] [--trust-domain TD] [--trust-domain-alias TD...]
                [--hbone ADDR] [--readiness ADDR] [--metrics ADDR] [--admin ADDR]
                [--ztunnel-port N] [--sandwich ADDR] [--dev-plain-upstreams]
-               [--dev-http ADDR --dev-identity SPIFFE_ID]
+               [--dev-http ADDR --dev-identity SPIFFE_ID] [--mesh-config FILE]
                [--log-level debug|info|warn|error]
   waypoint run --demo                 the embedded demo mesh with dev certificates
   waypoint validate --config PATH... [--namespace NS] [--name GATEWAY]
@@ -47,6 +47,7 @@ const RUN_FLAGS = {
   sandwich: { type: "string" },
   "dev-plain-upstreams": { type: "boolean" },
   "dev-http": { type: "string" },
+  "mesh-config": { type: "string" },
   "dev-identity": { type: "string" },
   demo: { type: "boolean" },
 } as const;
@@ -75,6 +76,7 @@ async function runCommand(args: string[]): Promise<void> {
     plainUpstreams: f["dev-plain-upstreams"] ?? false,
     devHttp: f["dev-http"] ? parseHostPort("dev-http", f["dev-http"]) : base?.devHttp,
     devIdentity: f["dev-identity"] ?? base?.devIdentity,
+    meshConfig: f["mesh-config"],
   };
   if (options.config.length === 0) throw new UsageError("--config is required");
   if (!options.certs) throw new UsageError("--certs is required");

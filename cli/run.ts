@@ -8,9 +8,14 @@ import { log } from "../log/mod.ts";
 import { type ConfigWatch, SnapshotHolder, watchConfig } from "../mesh/mod.ts";
 import { formatProblem } from "./validate.ts";
 import {
+  authnFilter,
+  authzFilter,
   buildConfig,
+  customAuthzFilter,
+  DEFAULT_MESH_CONFIG,
   dumpConfig,
   emptyConfig,
+  ExtAuthz,
   fromHbone,
   fromSandwich,
   HttpUpstreams,
@@ -19,9 +24,11 @@ import {
   nodeText,
   Outbound,
   type ProxyConfig,
+  readMeshConfig,
   type RequestState,
   router,
 } from "../proxy/mod.ts";
+import { RemoteJwks } from "../policy/mod.ts";
 import { compose } from "../http/mod.ts";
 import { LeastRequestBalancer } from "../routes/mod.ts";
 import {
@@ -70,6 +77,8 @@ export interface RunOptions {
   readonly devHttp?: HostPort;
   /** @default `spiffe://<trust domain>/ns/default/sa/default` */
   readonly devIdentity?: string;
+  /** MeshConfig file (or the `istio` ConfigMap): root namespace, extension providers, ... */
+  readonly meshConfig?: string;
   /** Overrides of the HTTP/2 and pool tunables. */
   readonly tunnel?: Partial<TunnelConfig>;
 }
@@ -107,11 +116,15 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
       trustDomain: options.trustDomain,
     });
   }
+  const meshConfig = options.meshConfig
+    ? await readMeshConfig(options.meshConfig)
+    : DEFAULT_MESH_CONFIG;
   const meshOptions = {
     namespace: options.namespace,
     name: options.name,
     trustDomain: options.trustDomain,
-    trustDomainAliases: options.trustDomainAliases,
+    trustDomainAliases: [...options.trustDomainAliases, ...meshConfig.trustDomainAliases],
+    meshConfig,
   };
   const holder = new SnapshotHolder<ProxyConfig>(emptyConfig(meshOptions));
   let watch: ConfigWatch<ProxyConfig>;
@@ -137,7 +150,16 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
   const balancer = new LeastRequestBalancer();
   const outbound = new Outbound({ opener, balancer, ztunnelPort: options.ztunnelPort });
   const upstreams = new HttpUpstreams({ opener, ztunnelPort: options.ztunnelPort });
-  const chain = compose<RequestState>([router({ upstreams, balancer })]);
+  const jwks = new RemoteJwks();
+  // Fetch remote key sets at load, so the first request of an issuer does not wait for them.
+  jwks.prefetch(holder.current.authn.remotes);
+  const unsubscribeJwks = holder.subscribe((next) => jwks.prefetch(next.authn.remotes));
+  const chain = compose<RequestState>([
+    customAuthzFilter(new ExtAuthz({ providers: meshConfig.extAuthzHttp, upstreams, balancer })),
+    authnFilter(jwks),
+    authzFilter(),
+    router({ upstreams, balancer }),
+  ]);
   let ready = false;
   const handle = inboundHandler({ config: () => holder.current, outbound, http: { chain } });
   const hbone = await listenHbone(options.hbone.hostname, options.hbone.port, {
@@ -192,6 +214,8 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
       await devHttp?.close();
       await hbone.close(graceMs);
       upstreams.close();
+      unsubscribeJwks();
+      jwks.close();
       pool.close();
       await Promise.all(admin.map((a) => a.shutdown()));
     },

@@ -1,32 +1,43 @@
 /**
  * The whole config one request sees: the mesh snapshot plus everything compiled from the same
- * documents (routes now; policies join with the policy issue). Built in one place from one read
- * of the files, so a reload swaps all of it at once.
+ * documents (routes, AuthorizationPolicies, RequestAuthentications). Built in one place from one
+ * read of the files, so a reload swaps all of it at once.
  */
 import {
   type BuildOptions,
   buildSnapshot,
   dumpSnapshot,
-  emptySnapshot,
   type Problem,
   type Snapshot,
   type SourceDoc,
 } from "../mesh/mod.ts";
-import { compileRoutes, EMPTY_ROUTE_TABLE, type RouteTable } from "../routes/mod.ts";
+import {
+  compileAuthorizationPolicies,
+  type CompiledAuthn,
+  type CompiledPolicies,
+  compileRequestAuthentications,
+} from "../policy/mod.ts";
+import { compileRoutes, type RouteTable } from "../routes/mod.ts";
+import { DEFAULT_MESH_CONFIG, type MeshConfig } from "./mesh_config.ts";
 
 /** The frozen config of one load. */
 export interface ProxyConfig {
   readonly version: number;
   readonly mesh: Snapshot;
   readonly routes: RouteTable;
+  readonly authz: CompiledPolicies;
+  readonly authn: CompiledAuthn;
 }
 
 /** What the builder needs to know about this waypoint. */
-export type ConfigOptions = Omit<BuildOptions, "version">;
+export interface ConfigOptions extends Omit<BuildOptions, "version"> {
+  /** MeshConfig: root namespace, path normalization, extension providers. @default Istio's */
+  readonly meshConfig?: MeshConfig;
+}
 
-/** The config before the first load: nothing bound, no routes. */
+/** The config before the first load: nothing bound, no routes, no policies. */
 export function emptyConfig(options: ConfigOptions): ProxyConfig {
-  return Object.freeze({ version: 0, mesh: emptySnapshot(options), routes: EMPTY_ROUTE_TABLE });
+  return buildConfig([], 0, options).snapshot;
 }
 
 /**
@@ -42,13 +53,28 @@ export function buildConfig(
   version: number,
   options: ConfigOptions,
 ): { snapshot: ProxyConfig; problems: Problem[] } {
-  const mesh = buildSnapshot(documents, { ...options, version });
-  const routes = compileRoutes(documents, mesh.snapshot, {
+  const meshConfig = options.meshConfig ?? DEFAULT_MESH_CONFIG;
+  const built = buildSnapshot(documents, { ...options, version });
+  const mesh = built.snapshot;
+  const routes = compileRoutes(documents, mesh, {
     gateway: { namespace: options.namespace, name: options.name },
   });
+  const context = { self: mesh.self, rootNamespace: meshConfig.rootNamespace, mesh };
+  const authz = compileAuthorizationPolicies(documents, {
+    ...context,
+    pathNormalization: meshConfig.pathNormalization,
+    extensionProviders: meshConfig.providerNames,
+  });
+  const authn = compileRequestAuthentications(documents, context);
   return {
-    snapshot: Object.freeze({ version, mesh: mesh.snapshot, routes: routes.table }),
-    problems: [...mesh.problems, ...routes.problems],
+    snapshot: Object.freeze({
+      version,
+      mesh,
+      routes: routes.table,
+      authz: authz.policies,
+      authn: authn.authn,
+    }),
+    problems: [...built.problems, ...routes.problems, ...authz.problems, ...authn.problems],
   };
 }
 

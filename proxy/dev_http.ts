@@ -92,6 +92,7 @@ export function listenDevHttp(
         destination: target.destination,
         peer,
         client,
+        target: targetOf(target.destination),
         codec: "http1" as const,
       };
       return handleExchange(ex, session, options.http);
@@ -112,4 +113,11 @@ export function listenDevHttp(
       });
     });
   });
+}
+
+/** The address a destination is known by: the service's first VIP, or the workload IP. */
+function targetOf(d: Destination): { address: string; port: number } {
+  return d.kind === "service"
+    ? { address: d.service.addresses[0] ?? "", port: d.port.port }
+    : { address: d.workload.address, port: d.port };
 }

@@ -42,3 +42,9 @@ export function buildForwardedHost(host: string): string {
 export function nodeText(address: string, port: number): string {
   return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
 }
+
+/** `ip:port` or `[v6]:port` to the bare address. */
+export function ipOf(node: string): string {
+  const i = node.lastIndexOf(":");
+  return (i < 0 ? node : node.slice(0, i)).replace(/^\[|\]$/g, "");
+}

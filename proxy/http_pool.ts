@@ -8,7 +8,8 @@
  *   service only, never one client.
  * - HTTP/1.1: one request at a time per connection; a connection goes back to the idle list only
  *   when its response body was read to the end and the codec says it is reusable.
- * - h2c: requests share a connection until it is full or going away.
+ * - h2c: requests share a connection until it is full or going away; while one is being opened
+ *   for a key, requests for that key wait for it instead of opening their own.
  * - Idle connections close after `idleMs`.
  */
 import type { Endpoint } from "../mesh/mod.ts";
@@ -47,6 +48,7 @@ export class HttpUpstreams {
   #options: HttpUpstreamsOptions;
   #idle = new Map<string, Slot[]>();
   #shared = new Map<string, Slot[]>();
+  #opening = new Map<string, Promise<Slot>>();
   #opened = 0;
 
   constructor(options: HttpUpstreamsOptions) {
@@ -149,21 +151,30 @@ export class HttpUpstreams {
     head: RequestHead,
     body: Body,
   ) {
-    let slots = this.#shared.get(key);
-    let slot = slots?.find((s) => s.conn.available);
-    if (!slot) {
-      slot = { conn: new H2cClientConnection(await this.#tunnel(endpoint, host)) };
-      slots = (this.#shared.get(key) ?? []).filter((s) => s.conn.available);
-      slots.push(slot);
-      this.#shared.set(key, slots);
-    }
-    clearTimeout(slot.idle);
-    const chosen = slot;
+    const chosen = this.#shared.get(key)?.find((s) => s.conn.available) ??
+      await this.#openShared(key, endpoint, host);
+    clearTimeout(chosen.idle);
     const res = await chosen.conn.request(head, body);
     return {
       head: res.head,
       body: onBodyEnd(res.body, () => this.#armIdle(this.#shared, key, chosen)),
     };
+  }
+
+  /** One h2c connection per key at a time is being opened; requests arriving meanwhile share it. */
+  #openShared(key: string, endpoint: Endpoint, host: string | undefined): Promise<Slot> {
+    let opening = this.#opening.get(key);
+    if (!opening) {
+      opening = this.#tunnel(endpoint, host).then((stream) => {
+        const slot = { conn: new H2cClientConnection(stream) };
+        const slots = (this.#shared.get(key) ?? []).filter((s) => s.conn.available);
+        slots.push(slot);
+        this.#shared.set(key, slots);
+        return slot;
+      }).finally(() => this.#opening.delete(key));
+      this.#opening.set(key, opening);
+    }
+    return opening;
   }
 
   async #tunnel(endpoint: Endpoint, host: string | undefined): Promise<Duplex> {

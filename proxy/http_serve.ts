@@ -19,6 +19,7 @@ import {
 } from "../http/mod.ts";
 import { log } from "../log/mod.ts";
 import { splice } from "../tunnel/mod.ts";
+import { ipOf } from "./forwarded.ts";
 import { ensureRequestId, stripHopByHop } from "./http_headers.ts";
 import type { HttpCodec, HttpSession, RequestState } from "./http_state.ts";
 
@@ -148,10 +149,8 @@ function grpcReply(reply: LocalReply) {
   return { head: { status: 200, headers }, body: EMPTY_BODY };
 }
 
-function parseNode(node: string): { address: string; port: number } | undefined {
-  const i = node.lastIndexOf(":");
-  if (i < 0) return undefined;
-  return { address: node.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(node.slice(i + 1)) };
+function parseNode(node: string): { address: string; port: number } {
+  return { address: ipOf(node), port: Number(node.slice(node.lastIndexOf(":") + 1)) };
 }
 
 /** The downstream codec for a port protocol; undefined when the port must be sniffed. */

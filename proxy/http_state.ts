@@ -4,6 +4,7 @@
  */
 import type { Duplex } from "node:stream";
 import type { Destination, Endpoint } from "../mesh/mod.ts";
+import type { RequestAuth } from "../policy/mod.ts";
 import type { HttpRouteMatch } from "../routes/mod.ts";
 import type { Peer } from "../tunnel/mod.ts";
 import type { ProxyConfig } from "./config.ts";
@@ -18,6 +19,8 @@ export interface HttpSession {
   readonly peer: Peer;
   /** Original client `ip:port`. */
   readonly client: string;
+  /** The CONNECT target (service VIP or pod IP) and port, as policies see the destination. */
+  readonly target: { readonly address: string; readonly port: number };
   /** Codec spoken downstream. */
   readonly codec: HttpCodec;
 }
@@ -35,4 +38,10 @@ export interface RequestState extends HttpSession {
   attempts: number;
   /** The upstream's raw stream after it answered an upgrade with 101. */
   upgraded?: Duplex;
+  /** The verified JWT, once RequestAuthentication ran. */
+  auth?: RequestAuth;
+  /** The policy that decided, `ns[..]-policy[..]-rule[..]`, for the access log. */
+  policy?: string;
+  /** Response header edits asked for by an ext_authz allow. */
+  responseHeaders?: [string, string][];
 }

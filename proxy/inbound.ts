@@ -9,6 +9,7 @@
 import type { Duplex } from "node:stream";
 import { log } from "../log/mod.ts";
 import { bind, type Destination, type Snapshot } from "../mesh/mod.ts";
+import { authorize } from "../policy/mod.ts";
 import {
   accept,
   type ConnectRequest,
@@ -20,7 +21,8 @@ import {
   TunnelError,
 } from "../tunnel/mod.ts";
 import type { ProxyConfig } from "./config.ts";
-import { forwardedFor, nodeText } from "./forwarded.ts";
+import { forwardedFor, ipOf, nodeText } from "./forwarded.ts";
+import { policyTarget } from "./policy_filters.ts";
 import { NoEndpointError, type Outbound, type Upstream } from "./outbound.ts";
 import { downstreamCodec, type HttpInputs, serveHttp } from "./http_serve.ts";
 import { sniff } from "./sniff.ts";
@@ -34,6 +36,8 @@ export interface InboundPlan {
   readonly client: string;
   /** Service FQDN for the upstream `forwarded: host=`. */
   readonly host?: string;
+  /** The parsed CONNECT target. */
+  readonly target: { readonly address: string; readonly port: number };
 }
 
 /** A CONNECT refused before any data, with the status to answer. */
@@ -128,6 +132,7 @@ export function planInbound(
     client: forwardedFor(Array.isArray(fwd) ? fwd[0] : fwd) ??
       nodeText(request.peer.address, request.peer.port),
     host: destination.kind === "service" ? destination.service.hostname : undefined,
+    target: { address: target.host, port: target.port },
   };
 }
 
@@ -182,6 +187,7 @@ async function serveConnect(inputs: InboundInputs, request: InboundStream): Prom
     destination: plan.destination,
     peer: request.peer,
     client: plan.client,
+    target: plan.target,
     codec: kind,
   }, inputs.http);
 }
@@ -203,7 +209,28 @@ async function relayTcp(
   started: number,
   accepted?: Duplex,
 ): Promise<void> {
-  const target = tcpTarget(inputs.config(), plan.destination, Math.random);
+  const config = inputs.config();
+  const decision = authorize(config.authz, {
+    target: policyTarget(plan.destination),
+    protocol: "tcp",
+    destinationIp: plan.target.address,
+    destinationPort: plan.target.port,
+    sourcePrincipal: request.peer.identity,
+    sourceIp: ipOf(plan.client),
+  });
+  if (!decision.allow) {
+    // ztunnel answers an L4 policy denial with 401 on the CONNECT; after a 200 we can only close.
+    if (accepted) accepted.destroy();
+    else request.refuse(401);
+    log.warn("Connection denied", {
+      ...record,
+      status: 401,
+      policy: decision.policy ?? null,
+      reason: decision.details,
+    });
+    return;
+  }
+  const target = tcpTarget(config, plan.destination, Math.random);
   let upstream: Upstream;
   try {
     upstream = await inputs.outbound.connect(target, { client: plan.client, host: plan.host });

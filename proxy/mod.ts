@@ -41,3 +41,12 @@ export type { HttpCodec, HttpSession, RequestState } from "./http_state.ts";
 export { type ForwardPlan, planHttp, type RespondPlan } from "./http_plan.ts";
 export { tcpTarget } from "./tcp_plan.ts";
 export { type DevHttpOptions, listenDevHttp, resolveHost } from "./dev_http.ts";
+export { authnFilter, authzFilter, customAuthzFilter, policyTarget } from "./policy_filters.ts";
+export { ExtAuthz, type ExtAuthzInputs, type ExtAuthzVerdict } from "./ext_authz.ts";
+export {
+  DEFAULT_MESH_CONFIG,
+  type ExtAuthzHttpProvider,
+  type MeshConfig,
+  parseMeshConfig,
+  readMeshConfig,
+} from "./mesh_config.ts";

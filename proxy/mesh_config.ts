@@ -1,0 +1,115 @@
+/**
+ * Istio's MeshConfig, the parts a waypoint reads: root namespace, trust domain aliases, path
+ * normalization and `extensionProviders` (for CUSTOM authorization). Read from a YAML file that is
+ * either the MeshConfig itself or Istio's `istio` ConfigMap with the MeshConfig in `data.mesh`.
+ */
+import { parse } from "yaml";
+
+/** An `envoyExtAuthzHttp` provider as users write it. */
+export interface ExtAuthzHttpProvider {
+  readonly name: string;
+  /** `host` or `ns/host` of the authorization service. */
+  readonly service: string;
+  readonly port: number;
+  /** @default 600 s */
+  readonly timeoutMs: number;
+  readonly pathPrefix: string;
+  readonly failOpen: boolean;
+  /** @default 403 */
+  readonly statusOnError: number;
+  readonly includeRequestHeadersInCheck: readonly string[];
+  readonly includeAdditionalHeadersInCheck: Readonly<Record<string, string>>;
+  readonly headersToUpstreamOnAllow: readonly string[];
+  readonly headersToDownstreamOnAllow: readonly string[];
+  readonly headersToDownstreamOnDeny: readonly string[];
+}
+
+/** The MeshConfig fields in use. */
+export interface MeshConfig {
+  /** @default "istio-system" */
+  readonly rootNamespace: string;
+  readonly trustDomainAliases: readonly string[];
+  /** `pathNormalization.normalization`. @default "BASE" */
+  readonly pathNormalization: "NONE" | "BASE" | "MERGE_SLASHES" | "DECODE_AND_MERGE_SLASHES";
+  /** Every provider name (any type), for CUSTOM policies naming one. */
+  readonly providerNames: readonly string[];
+  readonly extAuthzHttp: ReadonlyMap<string, ExtAuthzHttpProvider>;
+}
+
+/** Istio's defaults when no mesh config is given. */
+export const DEFAULT_MESH_CONFIG: MeshConfig = Object.freeze({
+  rootNamespace: "istio-system",
+  trustDomainAliases: [],
+  pathNormalization: "BASE",
+  providerNames: [],
+  extAuthzHttp: new Map(),
+});
+
+/**
+ * Parses MeshConfig text.
+ *
+ * @param text YAML of a MeshConfig or of the `istio` ConfigMap
+ * @param file For error messages
+ * @throws Error naming the file and the field at fault
+ */
+export function parseMeshConfig(text: string, file: string): MeshConfig {
+  // deno-lint-ignore no-explicit-any
+  let doc: any = parse(text) ?? {};
+  if (doc.kind === "ConfigMap") doc = parse(String(doc.data?.mesh ?? "")) ?? {};
+  const providers = Array.isArray(doc.extensionProviders) ? doc.extensionProviders : [];
+  const extAuthzHttp = new Map<string, ExtAuthzHttpProvider>();
+  for (const [i, p] of providers.entries()) {
+    if (typeof p?.name !== "string") {
+      throw new Error(`${file}: extensionProviders[${i}].name is missing`);
+    }
+    const h = p.envoyExtAuthzHttp;
+    if (!h) continue;
+    const port = Number(h.port);
+    if (typeof h.service !== "string" || !Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new Error(
+        `${file}: extensionProviders[${i}] (${p.name}) needs envoyExtAuthzHttp.service and port`,
+      );
+    }
+    extAuthzHttp.set(p.name, {
+      name: p.name,
+      service: h.service,
+      port,
+      timeoutMs: durationMs(h.timeout) ?? 600_000,
+      pathPrefix: String(h.pathPrefix ?? ""),
+      failOpen: h.failOpen === true,
+      statusOnError: Number(h.statusOnError ?? 403) || 403,
+      includeRequestHeadersInCheck: lower(h.includeRequestHeadersInCheck),
+      includeAdditionalHeadersInCheck: { ...(h.includeAdditionalHeadersInCheck ?? {}) },
+      headersToUpstreamOnAllow: lower(h.headersToUpstreamOnAllow),
+      headersToDownstreamOnAllow: lower(h.headersToDownstreamOnAllow),
+      headersToDownstreamOnDeny: lower(h.headersToDownstreamOnDeny),
+    });
+  }
+  return Object.freeze({
+    rootNamespace: String(doc.rootNamespace ?? "istio-system"),
+    trustDomainAliases: Array.isArray(doc.trustDomainAliases)
+      ? doc.trustDomainAliases.map(String)
+      : [],
+    pathNormalization: doc.pathNormalization?.normalization ?? "BASE",
+    providerNames: providers.map((p: { name: string }) => p.name),
+    extAuthzHttp,
+  });
+}
+
+/** Reads a MeshConfig file. @throws Error naming the file */
+export async function readMeshConfig(file: string): Promise<MeshConfig> {
+  return parseMeshConfig(await Deno.readTextFile(file), file);
+}
+
+function lower(v: unknown): string[] {
+  return Array.isArray(v) ? v.map((x) => String(x).toLowerCase()) : [];
+}
+
+/** `600s`, `1.5s`, `200ms` (protobuf Duration JSON) to milliseconds. */
+function durationMs(v: unknown): number | undefined {
+  if (typeof v !== "string") return undefined;
+  const m = /^([0-9.]+)(ms|s|m|h)$/.exec(v.trim());
+  if (!m) return undefined;
+  return Number(m[1]) *
+    { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+}
