@@ -3,6 +3,7 @@
  * would want to call lives in `cli/` and the folders it wires.
  */
 import { certsCommand } from "./cli/certs.ts";
+import { checkCommand } from "./cli/check.ts";
 import { demoInstructions, prepareDemo } from "./cli/demo.ts";
 import { parseFlags, parseHostPort, UsageError } from "./cli/flags.ts";
 import { type RunOptions, startWaypoint } from "./cli/run.ts";
@@ -22,6 +23,9 @@ Usage:
                [--log-level debug|info|warn|error]
   waypoint run --demo                 the embedded demo mesh with dev certificates
   waypoint validate --config PATH... [--namespace NS] [--name GATEWAY]
+  waypoint check --config PATH... [--cases FILE] [--json] [--namespace NS] [--name GATEWAY]
+                 [--trust-domain TD] [--trust-domain-alias TD...] [--mesh-config FILE]
+  waypoint check --print-dev-jwks     the public JWKS of the dev key that signs case claims
   waypoint certs ca --out DIR [--trust-domain TD]
   waypoint certs issue --ca DIR --identity SPIFFE_ID --out DIR
   waypoint tunnel connect --via HOST:PORT --authority ADDR:PORT --certs DIR [--listen ADDR]
@@ -112,6 +116,8 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     case "validate":
       return await validateCommand(rest);
+    case "check":
+      return await checkCommand(rest);
     case "certs":
       await certsCommand(rest);
       return 0;

@@ -21,8 +21,8 @@ import {
   TunnelError,
 } from "../tunnel/mod.ts";
 import type { ProxyConfig } from "./config.ts";
-import { forwardedFor, ipOf, nodeText } from "./forwarded.ts";
-import { policyTarget } from "./policy_filters.ts";
+import { forwardedFor, nodeText } from "./forwarded.ts";
+import { tcpAuthzRequest } from "./policy_filters.ts";
 import { NoEndpointError, type Outbound, type Upstream } from "./outbound.ts";
 import { downstreamCodec, type HttpInputs, serveHttp } from "./http_serve.ts";
 import { sniff } from "./sniff.ts";
@@ -210,14 +210,10 @@ async function relayTcp(
   accepted?: Duplex,
 ): Promise<void> {
   const config = inputs.config();
-  const decision = authorize(config.authz, {
-    target: policyTarget(plan.destination),
-    protocol: "tcp",
-    destinationIp: plan.target.address,
-    destinationPort: plan.target.port,
-    sourcePrincipal: request.peer.identity,
-    sourceIp: ipOf(plan.client),
-  });
+  const decision = authorize(
+    config.authz,
+    tcpAuthzRequest({ ...plan, peer: request.peer }),
+  );
   if (!decision.allow) {
     // ztunnel answers an L4 policy denial with 401 on the CONNECT; after a 200 we can only close.
     if (accepted) accepted.destroy();

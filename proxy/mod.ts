@@ -50,3 +50,4 @@ export {
   parseMeshConfig,
   readMeshConfig,
 } from "./mesh_config.ts";
+export * from "./check.ts";

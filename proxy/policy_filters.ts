@@ -47,6 +47,20 @@ export function authzRequest(ctx: HttpContext<RequestState>): AuthzRequest {
   };
 }
 
+/** The attributes of a TCP connection that AuthorizationPolicy tests (no HTTP fields). */
+export function tcpAuthzRequest(
+  session: Pick<RequestState, "destination" | "target" | "peer" | "client">,
+): AuthzRequest {
+  return {
+    target: policyTarget(session.destination),
+    protocol: "tcp",
+    destinationIp: session.target.address,
+    destinationPort: session.target.port,
+    sourcePrincipal: session.peer.identity,
+    sourceIp: ipOf(session.client),
+  };
+}
+
 /**
  * CUSTOM AuthorizationPolicy: asks the matching ext_authz providers, in order; any denial wins.
  *

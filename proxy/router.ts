@@ -41,6 +41,14 @@ export interface RouterInputs {
   readonly ejectMs?: number;
 }
 
+/** Envoy's local reply when a backend has no endpoint to send to (flag UH). */
+export function noHealthyUpstream(label: string): LocalReply {
+  return new LocalReply(503, "no healthy upstream", {
+    flag: "UH",
+    detail: `No endpoint for ${label}`,
+  });
+}
+
 const RESET_BODY = "upstream connect error or disconnect/reset before headers. reset reason: ";
 
 /**
@@ -79,12 +87,7 @@ async function tries(
   const body = ctx.request.body;
   for (let attempt = 1;; attempt++) {
     const pick = inputs.balancer.pick(plan.endpoints, tried);
-    if (!pick) {
-      throw new LocalReply(503, "no healthy upstream", {
-        flag: "UH",
-        detail: `No endpoint for ${plan.label}`,
-      });
-    }
+    if (!pick) throw noHealthyUpstream(plan.label);
     tried.add(pick.endpoint);
     ctx.state.endpoint = pick.endpoint;
     ctx.state.attempts = attempt;
@@ -135,12 +138,7 @@ function isUpgrade(plan: ForwardPlan): boolean {
 /** A WebSocket-style upgrade: one try over its own connection; a 101 hands over the stream. */
 async function upgrade(inputs: RouterInputs, ctx: HttpContext<RequestState>, plan: ForwardPlan) {
   const pick = inputs.balancer.pick(plan.endpoints);
-  if (!pick) {
-    throw new LocalReply(503, "no healthy upstream", {
-      flag: "UH",
-      detail: `No endpoint for ${plan.label}`,
-    });
-  }
+  if (!pick) throw noHealthyUpstream(plan.label);
   ctx.state.endpoint = pick.endpoint;
   ctx.state.attempts = 1;
   try {
