@@ -10,7 +10,7 @@
  */
 import { HttpCodecError } from "./errors.ts";
 import { HeaderMap } from "./types.ts";
-import { fieldsOf, type FieldRules, latin1, scanHead, VALUE } from "./_h1_fields.ts";
+import { type FieldRules, fieldsOf, latin1, scanHead, VALUE } from "./_h1_fields.ts";
 
 /** Limits of a {@link ChunkedDecoder}. */
 export interface ChunkedDecoderOptions {

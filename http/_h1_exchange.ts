@@ -38,6 +38,8 @@ export interface H1Exchange extends Exchange {
   readonly remote?: { readonly address: string; readonly port: number };
   /** Whether {@link H1Exchange.upgrade} may be called: CONNECT, or `Connection: upgrade`. */
   readonly upgradable: boolean;
+  /** Aborted when the connection is lost before this exchange finished (cancel the upstream). */
+  readonly signal: AbortSignal;
   /**
    * Sends the response: the head with framing fields set from the body, then the body. Resolves
    * once the last byte was handed to the connection.
@@ -66,6 +68,8 @@ export interface ExchangeHost {
   readonly closing: boolean;
   /** Marks the connection handed over by an upgrade (the last response too). */
   upgraded(): void;
+  /** Runs the headers timer while an unread body is skipped, so a stalled peer cannot hold us. */
+  draining(on: boolean): void;
 }
 
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
@@ -116,13 +120,15 @@ export class ServerExchange implements H1Exchange {
   #incoming: IncomingBody | undefined;
   #prev: Promise<void>;
   #finish!: () => void;
-  #bodyEnded!: () => void;
-  #bodyEnd: Promise<void>;
+  #bodyEnded: (() => void) | undefined;
+  #bodyEnd: Promise<void> | undefined;
   #started = false;
   #headSent = false;
   #continueSent = false;
   #closeAfter = false;
   #upgraded = false;
+  #abort: AbortController | undefined;
+  #lost: Error | undefined;
 
   /**
    * @param host The connection
@@ -136,12 +142,11 @@ export class ServerExchange implements H1Exchange {
     this.request = parsed.head;
     this.upgradable = parsed.upgrade;
     this.finished = new Promise((resolve) => this.#finish = resolve);
-    this.#bodyEnd = new Promise((resolve) => this.#bodyEnded = resolve);
     if (parsed.expectContinue) parsed.head.headers.delete("expect");
     if (parsed.framing === 0) {
       this.body = EMPTY_BODY;
-      this.#bodyEnded();
     } else {
+      this.#bodyEnd = new Promise((resolve) => this.#bodyEnded = resolve);
       this.#incoming = new IncomingBody(host.wire, parsed.framing, this, "bad_request");
       this.body = this.#incoming;
     }
@@ -149,6 +154,20 @@ export class ServerExchange implements H1Exchange {
 
   get remote(): { readonly address: string; readonly port: number } | undefined {
     return this.#host.remote;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#abort === undefined) {
+      this.#abort = new AbortController();
+      if (this.#lost !== undefined) this.#abort.abort(this.#lost);
+    }
+    return this.#abort.signal;
+  }
+
+  /** Tells the handler that the connection was lost (through {@link signal}). */
+  lost(reason: Error): void {
+    this.#lost ??= reason;
+    this.#abort?.abort(reason);
   }
 
   /** Whether a response (or upgrade) was started. */
@@ -167,7 +186,7 @@ export class ServerExchange implements H1Exchange {
 
   /** Body hook. */
   onEnd(): void {
-    this.#bodyEnded();
+    this.#bodyEnded?.();
   }
 
   async respond(head: ResponseHead, body: Body): Promise<void> {
@@ -266,10 +285,17 @@ export class ServerExchange implements H1Exchange {
 
   /**
    * Answers a handler failure: the error's status (500 for anything but an HttpCodecError) when
-   * no response was started; a started response settles (or aborts) on its own.
+   * no response was started and the client is still there; a started response settles (or
+   * aborts) on its own.
    */
   async fail(error: unknown): Promise<void> {
     if (this.#started) return;
+    if (this.#lost !== undefined) {
+      // Nobody is there to read a 500.
+      this.#started = true;
+      this.#finish();
+      return;
+    }
     const status = error instanceof HttpCodecError ? error.status : 500;
     await this.respond(
       { status, headers: new HeaderMap([["content-type", "text/plain"]]) },
@@ -293,7 +319,12 @@ export class ServerExchange implements H1Exchange {
     if (this.#incoming.complete) return true;
     await this.finished;
     if (this.closeAfter || this.#host.closing) return false;
-    return await this.#incoming.discard(maxDrain);
+    this.#host.draining(true);
+    try {
+      return await this.#incoming.discard(maxDrain);
+    } finally {
+      this.#host.draining(false);
+    }
   }
 
   /** Whether this response closes the connection. */

@@ -35,7 +35,9 @@ export const VALUE: Uint8Array = table((c) => c === 0x09 || (c >= 0x20 && c !== 
 export const TARGET: Uint8Array = table((c) => c > 0x20 && c < 0x7f && c !== 0x23);
 
 /** `uri-host [":" port]` chars of a Host value or an authority (RFC 3986 §3.2.2). */
-export const HOST: Uint8Array = table((c) => ALPHA_DIGIT(c) || "-._~!$&'()*+,;=:[]%".includes(chr(c)));
+export const HOST: Uint8Array = table((c) =>
+  ALPHA_DIGIT(c) || "-._~!$&'()*+,;=:[]%".includes(chr(c))
+);
 
 function chr(c: number): string {
   return String.fromCharCode(c);
@@ -120,7 +122,11 @@ export function scanHead(buf: Uint8Array, start: number, rules: FieldRules): num
       }
       if (i - 1 === lineStart) return i + 1;
       if (lineCount === maxLines) {
-        throw new HttpCodecError(rules.tooLarge, `${rules.section}s`, `Over ${rules.maxFields} fields`);
+        throw new HttpCodecError(
+          rules.tooLarge,
+          `${rules.section}s`,
+          `Over ${rules.maxFields} fields`,
+        );
       }
       const at = 3 * lineCount++;
       lines[at] = lineStart - start;

@@ -14,12 +14,24 @@ import type { ParsedRequest, ParsedResponse } from "./h1_parse.ts";
 
 const NOTHING = new Uint8Array(0);
 
+/** A wake-up that runs `next` after the one already waiting, if any. */
+function both(first: (() => void) | undefined, next: () => void): () => void {
+  return first === undefined ? next : () => {
+    first();
+    next();
+  };
+}
+
 /** The pulled-read, backpressured-write view of one connection. */
 export class Wire {
   /** The connection. */
   readonly conn: Duplex;
+  /** Backing bytes; `[#pos, #end)` is unconsumed, `[#end, length)` spare room we own. */
   #buf: Uint8Array = NOTHING;
   #pos = 0;
+  #end = 0;
+  /** Whether `#buf` was allocated here (a chunk from the stream is never written into). */
+  #owned = false;
   #eof = false;
   #failure: Error | undefined;
   #interrupt: Error | undefined;
@@ -56,7 +68,9 @@ export class Wire {
 
   /** Bytes received and not consumed yet. */
   get buffered(): Uint8Array {
-    return this.#pos === 0 ? this.#buf : this.#buf.subarray(this.#pos);
+    return this.#pos === 0 && this.#end === this.#buf.length
+      ? this.#buf
+      : this.#buf.subarray(this.#pos, this.#end);
   }
 
   /** Whether the peer ended its side (all bytes before the end may still be buffered). */
@@ -72,15 +86,16 @@ export class Wire {
   /** Drops `n` buffered bytes. */
   consume(n: number): void {
     this.#pos += n;
-    if (this.#pos === this.#buf.length) {
+    if (this.#pos === this.#end) {
       this.#buf = NOTHING;
-      this.#pos = 0;
+      this.#pos = this.#end = 0;
+      this.#owned = false;
     }
   }
 
   /** Takes up to `max` buffered bytes as a view, or null when nothing is buffered. */
   take(max: number): Uint8Array | null {
-    const n = Math.min(max, this.#buf.length - this.#pos);
+    const n = Math.min(max, this.#end - this.#pos);
     if (n === 0) return null;
     const out = this.#buf.subarray(this.#pos, this.#pos + n);
     this.consume(n);
@@ -107,7 +122,8 @@ export class Wire {
       }
       if (this.#eof) return false;
       if (this.#failure !== undefined || this.conn.destroyed) throw this.#closedError();
-      await new Promise<void>((resolve) => this.#wakeRead = resolve);
+      // A second reader (a body abandoned while the connection lingers) waits alongside.
+      await new Promise<void>((resolve) => this.#wakeRead = both(this.#wakeRead, resolve));
     }
   }
 
@@ -149,14 +165,14 @@ export class Wire {
     if (this.conn.write(bytes)) return;
     while (this.conn.writableNeedDrain) {
       if (!this.writable) throw this.#closedError();
-      await new Promise<void>((resolve) => this.#wakeDrain = resolve);
+      await new Promise<void>((resolve) => this.#wakeDrain = both(this.#wakeDrain, resolve));
     }
   }
 
   /** Writes several views with one flush where the stream supports it (`cork`). */
-  async writev(parts: Uint8Array[]): Promise<void> {
+  writev(parts: Uint8Array[]): Promise<void> {
     if (parts.length === 1) return this.write(parts[0]);
-    if (!this.writable) throw this.#closedError();
+    if (!this.writable) return Promise.reject(this.#closedError());
     this.conn.cork();
     for (let i = 0; i < parts.length - 1; i++) this.conn.write(parts[i]);
     this.conn.uncork();
@@ -202,7 +218,7 @@ export class Wire {
     this.conn.off("drain", this.#onDrain);
     const rest = this.buffered;
     this.#buf = NOTHING;
-    this.#pos = 0;
+    this.#pos = this.#end = 0;
     if (rest.length > 0 && !this.conn.readableEnded) this.conn.unshift(rest);
     return this.conn;
   }
@@ -217,17 +233,29 @@ export class Wire {
     this.conn.destroy();
   }
 
+  /**
+   * Appends without ever writing below `#end`, so views handed out stay valid; spare room grows by
+   * doubling, so a head arriving one byte at a time costs linear time.
+   */
   #append(chunk: Uint8Array): void {
-    if (this.#pos === this.#buf.length) {
+    if (this.#pos === this.#end) {
       this.#buf = chunk;
-    } else {
-      const rest = this.#buf.length - this.#pos;
-      const joined = new Uint8Array(rest + chunk.length);
-      joined.set(this.#buf.subarray(this.#pos));
-      joined.set(chunk, rest);
-      this.#buf = joined;
+      this.#pos = 0;
+      this.#end = chunk.length;
+      this.#owned = false;
+      return;
     }
-    this.#pos = 0;
+    if (!this.#owned || this.#end + chunk.length > this.#buf.length) {
+      const rest = this.#end - this.#pos;
+      const grown = new Uint8Array(Math.max(2 * (rest + chunk.length), 4096));
+      grown.set(this.#buf.subarray(this.#pos, this.#end));
+      this.#buf = grown;
+      this.#pos = 0;
+      this.#end = rest;
+      this.#owned = true;
+    }
+    this.#buf.set(chunk, this.#end);
+    this.#end += chunk.length;
   }
 
   #wake(): void {

@@ -250,7 +250,11 @@ function planRequest(head: RequestHead, body: Body): RequestPlan {
     throw new HttpCodecError("bad_message", "request target", `Invalid ${JSON.stringify(target)}`);
   }
   if (firstInvalid(head.authority, 0, head.authority.length, HOST) >= 0) {
-    throw new HttpCodecError("bad_message", "authority", `Invalid ${JSON.stringify(head.authority)}`);
+    throw new HttpCodecError(
+      "bad_message",
+      "authority",
+      `Invalid ${JSON.stringify(head.authority)}`,
+    );
   }
   const connection = listTokens(head.headers.joined("connection") ?? "");
   const framing: OutFraming = connect || body.length === 0

@@ -15,12 +15,18 @@
 import { HttpCodecError, type HttpCodecErrorKind } from "./errors.ts";
 import { HeaderMap, type RequestHead, type ResponseHead } from "./types.ts";
 import {
-  fieldsOf,
+  connectionTokens,
+  type FramingFields,
+  framingFields,
+  requestFraming,
+  responseFraming,
+} from "./_h1_framing.ts";
+import {
   type FieldRules,
+  fieldsOf,
   firstInvalid,
   HOST,
   latin1,
-  listTokens,
   scanHead,
   startLineOf,
   TARGET,
@@ -103,11 +109,9 @@ export function parseRequestHead(
   buf: Uint8Array,
   options: HeadParseOptions = {},
 ): ParsedRequest | null {
-  const rules = rulesFor(options, "bad_request", "headers_too_large");
-  const section = scanSection(buf, options.scanFrom ?? 0, rules);
+  const section = readSection(buf, options, "bad_request", "headers_too_large");
   if (section === null) return null;
-  const s = section.text;
-  const line = startLineOf(s);
+  const { line, fields, f } = section;
   const sp1 = line.indexOf(" ");
   const sp2 = sp1 < 0 ? -1 : line.indexOf(" ", sp1 + 1);
   if (sp1 <= 0 || sp2 < 0 || sp2 === sp1 + 1) {
@@ -120,8 +124,6 @@ export function parseRequestHead(
     throw new HttpCodecError("bad_request", "request target", "Invalid char");
   }
   const version = parseVersion(line.slice(sp2 + 1), "bad_request", "request line");
-  const fields = fieldsOf(s, rules);
-  const f = framingFields(fields);
   const head: RequestHead = {
     method: line.slice(0, sp1),
     path: "",
@@ -154,10 +156,9 @@ export function parseResponseHead(
   buf: Uint8Array,
   options: ResponseParseOptions = {},
 ): ParsedResponse | null {
-  const rules = rulesFor(options, "bad_response", "bad_response");
-  const section = scanSection(buf, options.scanFrom ?? 0, rules);
+  const section = readSection(buf, options, "bad_response", "bad_response");
   if (section === null) return null;
-  const line = startLineOf(section.text);
+  const { line, fields, f } = section;
   const sp1 = line.indexOf(" ");
   if (sp1 < 0 || line.length - sp1 < 4) {
     throw new HttpCodecError("bad_response", "status line", "Not version SP status");
@@ -165,15 +166,21 @@ export function parseResponseHead(
   const version = parseVersion(line.slice(0, sp1), "bad_response", "status line");
   const code = line.slice(sp1 + 1, sp1 + 4);
   if (!/^[1-5]\d\d$/.test(code) || (line.length > sp1 + 4 && line.charCodeAt(sp1 + 4) !== 0x20)) {
-    throw new HttpCodecError("bad_response", "status line", `Invalid status ${JSON.stringify(code)}`);
+    throw new HttpCodecError(
+      "bad_response",
+      "status line",
+      `Invalid status ${JSON.stringify(code)}`,
+    );
   }
   const reason = line.slice(sp1 + 5);
   if (firstInvalid(reason, 0, reason.length, VALUE) >= 0) {
     throw new HttpCodecError("bad_response", "status line", "Invalid char in reason");
   }
-  const fields = fieldsOf(section.text, rules);
-  const f = framingFields(fields);
-  const head: ResponseHead = { status: Number(code), reason, headers: HeaderMap.fromLowerCase(fields) };
+  const head: ResponseHead = {
+    status: Number(code),
+    reason,
+    headers: HeaderMap.fromLowerCase(fields),
+  };
   const conn = connectionTokens(f.connection);
   const framing = responseFraming(head, options.method ?? "GET", f);
   return {
@@ -185,12 +192,23 @@ export function parseResponseHead(
   };
 }
 
-function rulesFor(
+/** A head cut into its start line and fields, with the fields that decide framing. */
+interface Section {
+  line: string;
+  fields: [string, string][];
+  f: FramingFields;
+  /** Offset after the blank line. */
+  end: number;
+}
+
+/** Scans, checks and cuts the head at the start of `buf`, or returns null when incomplete. */
+function readSection(
+  buf: Uint8Array,
   options: HeadParseOptions,
   bad: HttpCodecErrorKind,
   tooLarge: HttpCodecErrorKind,
-): FieldRules {
-  return {
+): Section | null {
+  const rules: FieldRules = {
     bad,
     tooLarge,
     maxFields: options.maxHeaders ?? DEFAULT_MAX_HEADERS,
@@ -198,29 +216,25 @@ function rulesFor(
     startLine: true,
     section: "header",
   };
-}
-
-/** Scans the head and decodes it, or returns null when incomplete. */
-function scanSection(
-  buf: Uint8Array,
-  scanFrom: number,
-  rules: FieldRules,
-): { text: string; end: number } | null {
   // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line.
   let start = 0;
   while (start + 1 < buf.length && buf[start] === 13 && buf[start + 1] === 10) start += 2;
   if (start > rules.maxBytes) {
-    throw new HttpCodecError(rules.tooLarge, "head", `Over ${rules.maxBytes} bytes`);
+    throw new HttpCodecError(tooLarge, "head", `Over ${rules.maxBytes} bytes`);
   }
+  const scanFrom = options.scanFrom ?? 0;
   if (scanFrom > start && !hasBlankLine(buf, scanFrom)) {
     // The bytes before scanFrom were seen by an earlier call; only the limit can change.
     if (buf.length - start > rules.maxBytes) {
-      throw new HttpCodecError(rules.tooLarge, "head", `Over ${rules.maxBytes} bytes`);
+      throw new HttpCodecError(tooLarge, "head", `Over ${rules.maxBytes} bytes`);
     }
     return null;
   }
   const end = scanHead(buf, start, rules);
-  return end < 0 ? null : { text: latin1(buf.subarray(start, end)), end };
+  if (end < 0) return null;
+  const text = latin1(buf.subarray(start, end));
+  const fields = fieldsOf(text, rules);
+  return { line: startLineOf(text), fields, f: framingFields(fields), end };
 }
 
 /** Whether an LF at or after `from` is followed by CR LF or LF: the end of a head may be here. */
@@ -229,48 +243,6 @@ function hasBlankLine(buf: Uint8Array, from: number): boolean {
     if (buf[i + 1] === 10 || (buf[i + 1] === 13 && buf[i + 2] === 10)) return true;
   }
   return false;
-}
-
-/** The fields that decide framing and routing, gathered in one pass. */
-interface FramingFields {
-  hosts: number;
-  host: string;
-  contentLength?: string;
-  transferEncoding?: string;
-  connection?: string;
-  expect?: string;
-  upgrade: boolean;
-}
-
-function framingFields(fields: readonly [string, string][]): FramingFields {
-  const f: FramingFields = { hosts: 0, host: "", upgrade: false };
-  for (const [name, value] of fields) {
-    switch (name) {
-      case "host":
-        f.hosts++;
-        f.host = value;
-        break;
-      case "content-length":
-        f.contentLength = f.contentLength === undefined ? value : `${f.contentLength},${value}`;
-        break;
-      case "transfer-encoding":
-        f.transferEncoding = joined(f.transferEncoding, value);
-        break;
-      case "connection":
-        f.connection = joined(f.connection, value);
-        break;
-      case "expect":
-        f.expect = value;
-        break;
-      case "upgrade":
-        f.upgrade = true;
-    }
-  }
-  return f;
-}
-
-function joined(prev: string | undefined, value: string): string {
-  return prev === undefined ? value : `${prev},${value}`;
 }
 
 function parseVersion(v: string, bad: HttpCodecErrorKind, where: string): "1.0" | "1.1" {
@@ -334,88 +306,4 @@ function isHostPort(authority: string): boolean {
   const bracketed = host.startsWith("[") === host.endsWith("]");
   return colon > 0 && /^\d{1,5}$/.test(port) && Number(port) <= 65535 && bracketed &&
     firstInvalid(host, 0, host.length, HOST) < 0;
-}
-
-/** `close`, `keep-alive` and `upgrade` tokens of the Connection field. */
-function connectionTokens(value: string | undefined) {
-  if (value === undefined) return NO_TOKENS;
-  const tokens = listTokens(value);
-  return {
-    close: tokens.includes("close"),
-    keepAlive: tokens.includes("keep-alive"),
-    upgrade: tokens.includes("upgrade"),
-  };
-}
-
-const NO_TOKENS = Object.freeze({ close: false, keepAlive: false, upgrade: false });
-
-/** Request body framing, RFC 9112 §6.1–§6.3. */
-function requestFraming(head: RequestHead, f: FramingFields): number | "chunked" {
-  const te = f.transferEncoding;
-  const cl = contentLength(f.contentLength, "bad_request");
-  if (head.method === "CONNECT" && (te !== undefined || (cl ?? 0) > 0)) {
-    throw new HttpCodecError("bad_request", "CONNECT", "A CONNECT request has no content");
-  }
-  if (te === undefined) return cl ?? 0;
-  if (cl !== undefined) {
-    throw new HttpCodecError("bad_request", "header transfer-encoding", "Both CL and TE");
-  }
-  if (head.version === "1.0") {
-    // RFC 9112 §6.1: TE in HTTP/1.0 MUST be treated as faulty framing.
-    throw new HttpCodecError("bad_request", "header transfer-encoding", "TE in HTTP/1.0");
-  }
-  return chunkedOnly(te, "bad_request", "not_implemented");
-}
-
-/** Response body framing, RFC 9112 §6.3 (items 1–7). */
-function responseFraming(head: ResponseHead, method: string, f: FramingFields): Framing {
-  const s = head.status;
-  if (method === "HEAD" || s < 200 || s === 204 || s === 304) return 0;
-  if (method === "CONNECT" && s < 300) return 0;
-  const te = f.transferEncoding;
-  const cl = contentLength(f.contentLength, "bad_response");
-  if (te === undefined) return cl ?? "close";
-  if (cl !== undefined) {
-    // §6.3 item 3: "ought to be handled as an error"; a proxy must not pick one.
-    throw new HttpCodecError("bad_response", "header transfer-encoding", "Both CL and TE");
-  }
-  return chunkedOnly(te, "bad_response", "bad_response");
-}
-
-function chunkedOnly(
-  te: string,
-  bad: HttpCodecErrorKind,
-  unknown: HttpCodecErrorKind,
-): "chunked" {
-  const codings = listTokens(te);
-  const chunked = codings.filter((c) => c === "chunked").length;
-  if (codings.at(-1) !== "chunked") {
-    // §6.3 item 4: a request whose final coding is not chunked MUST get 400.
-    throw new HttpCodecError(bad, "header transfer-encoding", `Final coding is not chunked: ${te}`);
-  }
-  if (chunked > 1) {
-    // §7: chunked MUST NOT be applied more than once.
-    throw new HttpCodecError(bad, "header transfer-encoding", `Chunked twice: ${te}`);
-  }
-  if (codings.length > 1) {
-    throw new HttpCodecError(unknown, "header transfer-encoding", `Unsupported coding: ${te}`);
-  }
-  return "chunked";
-}
-
-/** The Content-Length, undefined when absent. Identical repeats are one value (RFC 9110 §8.6). */
-function contentLength(value: string | undefined, bad: HttpCodecErrorKind): number | undefined {
-  if (value === undefined) return undefined;
-  let length = -1;
-  for (const part of value.split(",")) {
-    const v = part.trim();
-    if (!/^\d{1,15}$/.test(v)) {
-      throw new HttpCodecError(bad, "header content-length", `Invalid ${JSON.stringify(value)}`);
-    }
-    if (length >= 0 && Number(v) !== length) {
-      throw new HttpCodecError(bad, "header content-length", `Differing values ${value}`);
-    }
-    length = Number(v);
-  }
-  return length;
 }

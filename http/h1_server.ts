@@ -108,6 +108,7 @@ class ServerConnection implements ExchangeHost {
       maxHeaderBytes: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
       maxHeaders: options.maxHeaders ?? DEFAULT_MAX_HEADERS,
     };
+    conn.once("close", () => this.#lose("Client connection lost"));
     const socket = conn as { remoteAddress?: string; remotePort?: number };
     this.remote = options.remote ??
       (socket.remoteAddress === undefined
@@ -128,6 +129,11 @@ class ServerConnection implements ExchangeHost {
     this.#disarm();
   }
 
+  draining(on: boolean): void {
+    if (on) this.#arm(false);
+    else this.#disarm();
+  }
+
   async run(): Promise<void> {
     let failure: unknown;
     try {
@@ -138,7 +144,8 @@ class ServerConnection implements ExchangeHost {
       this.#disarm();
     }
     if (this.#upgraded) return;
-    await this.#tail;
+    // Handlers still running on a lost connection see their signal aborted; no need to wait.
+    await Promise.race([this.#tail, this.wire.closed()]);
     if (failure instanceof HttpCodecError && failure.kind !== "closed") {
       this.#options.onError?.(failure);
       if (!this.#closing && this.wire.writable) await this.#reject(failure).catch(() => {});
@@ -152,7 +159,12 @@ class ServerConnection implements ExchangeHost {
     while (!this.#closing) {
       if (this.#queue.length >= maxPipelined) await this.#queue[0].finished;
       const parsed = await this.#nextHead();
-      if (parsed === null || this.#closing) return;
+      if (parsed === null) {
+        // As Envoy and Node do, a client that ends its side abandons what it has not received.
+        if (this.wire.ended) this.#lose("Client ended the connection");
+        return;
+      }
+      if (this.#closing) return;
       if (parsed.upgrade) await this.#tail;
       const ex = new ServerExchange(this, parsed, this.#tail);
       this.#tail = ex.finished;
@@ -187,6 +199,12 @@ class ServerConnection implements ExchangeHost {
     }
   }
 
+  /** Aborts the signals of the exchanges still pending. */
+  #lose(why: string): void {
+    const lost = new HttpCodecError("closed", "connection", why);
+    for (const ex of this.#queue) ex.lost(lost);
+  }
+
   #finished(ex: ServerExchange): void {
     const i = this.#queue.indexOf(ex);
     if (i >= 0) this.#queue.splice(i, 1);
@@ -208,7 +226,9 @@ class ServerConnection implements ExchangeHost {
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.wire.interrupt(
-        idle ? new IdleTimeout() : new HttpCodecError("timeout", "head", `Not received in ${ms} ms`),
+        idle
+          ? new IdleTimeout()
+          : new HttpCodecError("timeout", "head", `Not received in ${ms} ms`),
       );
     }, ms);
   }

@@ -101,7 +101,13 @@ function serverExchange(stream: ServerHttp2Stream, raw: IncomingHttpHeaders): Ex
     version: "2",
     headers,
   };
-  const body = readableBody(stream, stream.endAfterHeaders ? 0 : lengthOf(headers), () => trailers);
+  // Cancelling the request body (a local reply) must not reset the stream the reply goes out on.
+  const body = readableBody(
+    stream,
+    stream.endAfterHeaders ? 0 : lengthOf(headers),
+    () => trailers,
+    { onCancel: "discard" },
+  );
   return {
     request,
     body,

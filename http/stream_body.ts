@@ -13,11 +13,15 @@ import type { Body, HeaderMap } from "./types.ts";
  * @param source The readable, for example an HTTP/2 stream
  * @param length Content-Length when known
  * @param trailers Resolves with trailers when the source ends, if it has any
+ * @param options `onCancel`: `destroy` the source (a response we no longer want), or `discard`
+ *   the rest of its bytes and keep it open (a request body: its stream still carries the
+ *   response). @default {"destroy"}
  */
 export function readableBody(
   source: Readable,
   length: number | undefined,
   trailers?: () => HeaderMap | undefined,
+  options: { onCancel?: "destroy" | "discard" } = {},
 ): Body {
   let ended = false;
   let failure: Error | undefined;
@@ -56,7 +60,11 @@ export function readableBody(
     length,
     cancel(reason?: Error) {
       failure ??= reason ?? new Error("Body cancelled");
-      source.destroy();
+      if (options.onCancel === "discard") {
+        // A `readable` listener keeps the source paused; without it, resume() drops the bytes.
+        source.off("readable", wake);
+        source.resume();
+      } else source.destroy();
       wake();
     },
   };

@@ -1,11 +1,18 @@
 /** Builders and socket helpers shared by the HTTP codec tests. */
 import assert from "node:assert/strict";
 import net from "node:net";
+import type { Duplex } from "node:stream";
 import {
+  type Body,
+  bytesBody,
+  H1ClientConnection,
+  type H1ClientOptions,
+  type H1Exchange,
   type H1Handler,
   type H1ServerOptions,
   HeaderMap,
   HttpCodecError,
+  readAll,
   type RequestHead,
   serveH1,
 } from "../../http/mod.ts";
@@ -190,10 +197,105 @@ export function request(
   fields: [string, string][] = [],
   authority = "example.test",
 ): RequestHead {
-  return { method, path, authority, scheme: "http", version: "1.1", headers: new HeaderMap(fields) };
+  return {
+    method,
+    path,
+    authority,
+    scheme: "http",
+    version: "1.1",
+    headers: new HeaderMap(fields),
+  };
 }
 
 /** Resolves after `ms` milliseconds. */
 export function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A plain TCP server whose connections `onSocket` drives by hand. */
+export function startRaw(
+  onSocket: (socket: net.Socket) => void,
+  host = "127.0.5.1",
+): Promise<{ host: string; port: number; [Symbol.asyncDispose](): Promise<void> }> {
+  const sockets: net.Socket[] = [];
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.push(socket);
+    socket.on("error", () => {});
+    onSocket(socket);
+  });
+  return new Promise((resolve) => {
+    server.listen(0, host, () => {
+      resolve({
+        host,
+        port: (server.address() as net.AddressInfo).port,
+        async [Symbol.asyncDispose]() {
+          for (const s of sockets) s.destroy();
+          await new Promise<void>((r) => server.close(() => r()));
+        },
+      });
+    });
+  });
+}
+
+/** Connects a client codec to a server; the socket is destroyed on dispose. */
+export async function clientOf(
+  server: { host: string; port: number },
+  options?: H1ClientOptions,
+): Promise<H1ClientConnection & Disposable> {
+  const socket = net.connect(server.port, server.host);
+  await new Promise((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  const client = new H1ClientConnection(socket, options) as H1ClientConnection & Disposable;
+  client[Symbol.dispose] = () => socket.destroy();
+  return client;
+}
+
+/** A body of the given chunks, with unknown length and trailers at the end. */
+export function chunkedBody(chunks: string[], trailers?: HeaderMap): Body {
+  const queue = chunks.map((c) => new TextEncoder().encode(c));
+  let done = false;
+  return {
+    read: () => {
+      const next = queue.shift() ?? null;
+      done = next === null;
+      return Promise.resolve(next);
+    },
+    get trailers() {
+      return done ? trailers : undefined;
+    },
+    length: undefined,
+    cancel: () => {},
+  };
+}
+
+/** Writes back what it reads, upper-cased, until the peer ends. */
+export function shout(raw: Duplex): Promise<void> {
+  return new Promise((resolve) => {
+    raw.on("data", (d: Uint8Array) => raw.write(text(d).toUpperCase()));
+    raw.on("end", () => {
+      raw.end();
+      resolve();
+    });
+    raw.on("error", () => resolve());
+  });
+}
+
+/**
+ * Answers `METHOD path: body` after reading the whole body, with `x-length` (the request's
+ * Content-Length) and `x-trailers`; a chunked request gets a chunked answer with its trailers.
+ */
+export async function echo(ex: H1Exchange): Promise<void> {
+  const body = text(await readAll(ex.body, 1 << 20));
+  const trailers = ex.body.trailers;
+  const fields = trailers ? [...trailers].map((f) => f.join("=")).join(",") : "";
+  const reply = `${ex.request.method} ${ex.request.path}: ${body}`;
+  await ex.respond(
+    {
+      status: 200,
+      headers: new HeaderMap([["x-length", String(ex.body.length)], ["x-trailers", fields]]),
+    },
+    ex.body.length === undefined ? chunkedBody([reply], trailers?.clone()) : bytesBody(reply),
+  );
 }

@@ -1,8 +1,13 @@
 import assert from "node:assert/strict";
-import { parseRequestHead, type ParsedRequest, parseResponseHead } from "../../http/mod.ts";
+import { type ParsedRequest, parseRequestHead, parseResponseHead } from "../../http/mod.ts";
 import { head, latin1, rejection } from "./_helpers.ts";
 
 const enc = new TextEncoder();
+
+/** A POST / with Host and the given field lines. */
+const post = (...fields: string[]) => head("POST / HTTP/1.1", "Host: a", ...fields);
+/** A GET / with Host and the given field lines. */
+const get = (...fields: string[]) => head("GET / HTTP/1.1", "Host: a", ...fields);
 
 function parse(bytes: Uint8Array): ParsedRequest {
   const parsed = parseRequestHead(bytes);
@@ -20,16 +25,24 @@ const VALID: [string, Uint8Array, Partial<Record<string, unknown>>][] = [
     keepAlive: true,
     upgrade: false,
   }],
-  ["a POST with Content-Length", head("POST / HTTP/1.1", "Host: a", "Content-Length: 5"), {
+  ["a POST with Content-Length", post("Content-Length: 5"), {
     framing: 5,
   }],
-  ["identical repeated Content-Length values as one", head("POST / HTTP/1.1", "Host: a", "Content-Length: 5, 5", "content-length: 5"), { framing: 5 }],
-  ["a chunked POST", head("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: chunked"), {
+  [
+    "identical repeated Content-Length values as one",
+    post("Content-Length: 5, 5", "content-length: 5"),
+    { framing: 5 },
+  ],
+  ["a chunked POST", post("Transfer-Encoding: chunked"), {
     framing: "chunked",
   }],
-  ["Transfer-Encoding in any case", head("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: Chunked"), {
-    framing: "chunked",
-  }],
+  [
+    "Transfer-Encoding in any case",
+    post("Transfer-Encoding: Chunked"),
+    {
+      framing: "chunked",
+    },
+  ],
   ["HTTP/1.0 without Host and without keep-alive", head("GET / HTTP/1.0"), {
     version: "1.0",
     authority: "",
@@ -38,19 +51,27 @@ const VALID: [string, Uint8Array, Partial<Record<string, unknown>>][] = [
   ["HTTP/1.0 asking for keep-alive", head("GET / HTTP/1.0", "Connection: Keep-Alive"), {
     keepAlive: true,
   }],
-  ["Connection: close", head("GET / HTTP/1.1", "Host: a", "Connection: close"), {
+  ["Connection: close", get("Connection: close"), {
     keepAlive: false,
   }],
-  ["an absolute-form target, whose authority replaces Host", head("GET http://b.example:8080/x?y HTTP/1.1", "Host: a"), {
-    authority: "b.example:8080",
-    path: "/x?y",
-    scheme: "http",
-  }],
-  ["an absolute-form target without a path", head("GET HTTPS://b.example HTTP/1.1", "Host: b.example"), {
-    authority: "b.example",
-    path: "/",
-    scheme: "https",
-  }],
+  [
+    "an absolute-form target, whose authority replaces Host",
+    head("GET http://b.example:8080/x?y HTTP/1.1", "Host: a"),
+    {
+      authority: "b.example:8080",
+      path: "/x?y",
+      scheme: "http",
+    },
+  ],
+  [
+    "an absolute-form target without a path",
+    head("GET HTTPS://b.example HTTP/1.1", "Host: b.example"),
+    {
+      authority: "b.example",
+      path: "/",
+      scheme: "https",
+    },
+  ],
   ["an absolute-form target with only a query", head("GET http://b?q HTTP/1.1", "Host: b"), {
     path: "/?q",
   }],
@@ -63,11 +84,23 @@ const VALID: [string, Uint8Array, Partial<Record<string, unknown>>][] = [
     authority: "[::1]:80",
   }],
   ["OPTIONS *", head("OPTIONS * HTTP/1.1", "Host: a"), { path: "*" }],
-  ["Expect: 100-continue", head("PUT / HTTP/1.1", "Host: a", "Expect: 100-Continue", "Content-Length: 1"), {
-    expectContinue: true,
-  }],
-  ["a WebSocket upgrade", head("GET /ws HTTP/1.1", "Host: a", "Connection: keep-alive, Upgrade", "Upgrade: websocket"), { upgrade: true }],
-  ["Upgrade without Connection: upgrade as no upgrade", head("GET / HTTP/1.1", "Host: a", "Upgrade: websocket"), { upgrade: false }],
+  [
+    "Expect: 100-continue",
+    head("PUT / HTTP/1.1", "Host: a", "Expect: 100-Continue", "Content-Length: 1"),
+    {
+      expectContinue: true,
+    },
+  ],
+  [
+    "a WebSocket upgrade",
+    head("GET /ws HTTP/1.1", "Host: a", "Connection: keep-alive, Upgrade", "Upgrade: websocket"),
+    { upgrade: true },
+  ],
+  [
+    "Upgrade without Connection: upgrade as no upgrade",
+    get("Upgrade: websocket"),
+    { upgrade: false },
+  ],
   ["empty lines before the request line", latin1("\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), {
     path: "/",
   }],
@@ -85,7 +118,7 @@ for (const [name, bytes, want] of VALID) {
 }
 
 Deno.test("parseRequestHead() keeps field order, repeats, obs-text, and trims OWS", () => {
-  const parsed = parse(head("GET / HTTP/1.1", "Host: a", "X-A:  1 \t", "x-b: caf\xe9", "X-A: 2"));
+  const parsed = parse(get("X-A:  1 \t", "x-b: caf\xe9", "X-A: 2"));
   assert.deepEqual([...parsed.head.headers], [
     ["host", "a"],
     ["x-a", "1"],
@@ -100,40 +133,56 @@ Deno.test("parseRequestHead() leaves the bytes after the head unread", () => {
 });
 
 const INVALID: [string, Uint8Array, number][] = [
-  ["both Content-Length and Transfer-Encoding", head("POST / HTTP/1.1", "Host: a", "Content-Length: 3", "Transfer-Encoding: chunked"), 400],
-  ["Content-Length: 1, 2", head("POST / HTTP/1.1", "Host: a", "Content-Length: 1, 2"), 400],
-  ["two differing Content-Length fields", head("POST / HTTP/1.1", "Host: a", "Content-Length: 1", "Content-Length: 2"), 400],
-  ["a negative Content-Length", head("POST / HTTP/1.1", "Host: a", "Content-Length: -1"), 400],
-  ["a signed Content-Length", head("POST / HTTP/1.1", "Host: a", "Content-Length: +1"), 400],
-  ["a hex Content-Length", head("POST / HTTP/1.1", "Host: a", "Content-Length: 0x5"), 400],
-  ["an empty Content-Length", head("POST / HTTP/1.1", "Host: a", "Content-Length:"), 400],
-  ["an overflowing Content-Length", head("POST / HTTP/1.1", "Host: a", "Content-Length: 99999999999999999999"), 400],
-  ["Transfer-Encoding: gzip, chunked (not implemented)", head("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: gzip, chunked"), 501],
-  ["Transfer-Encoding: chunked, gzip (chunked not final)", head("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: chunked, gzip"), 400],
-  ["Transfer-Encoding: gzip alone", head("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: gzip"), 400],
-  ["Transfer-Encoding: chunked, chunked", head("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: chunked, chunked"), 400],
-  ["chunked in two Transfer-Encoding fields", head("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: chunked", "Transfer-Encoding: chunked"), 400],
-  ["an empty Transfer-Encoding", head("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: ,"), 400],
+  [
+    "both Content-Length and Transfer-Encoding",
+    post("Content-Length: 3", "Transfer-Encoding: chunked"),
+    400,
+  ],
+  ["Content-Length: 1, 2", post("Content-Length: 1, 2"), 400],
+  ["two differing Content-Length fields", post("Content-Length: 1", "Content-Length: 2"), 400],
+  ["a negative Content-Length", post("Content-Length: -1"), 400],
+  ["a signed Content-Length", post("Content-Length: +1"), 400],
+  ["a hex Content-Length", post("Content-Length: 0x5"), 400],
+  ["an empty Content-Length", post("Content-Length:"), 400],
+  ["an overflowing Content-Length", post("Content-Length: 99999999999999999999"), 400],
+  [
+    "Transfer-Encoding: gzip, chunked (not implemented)",
+    post("Transfer-Encoding: gzip, chunked"),
+    501,
+  ],
+  [
+    "Transfer-Encoding: chunked, gzip (chunked not final)",
+    post("Transfer-Encoding: chunked, gzip"),
+    400,
+  ],
+  ["Transfer-Encoding: gzip alone", post("Transfer-Encoding: gzip"), 400],
+  ["Transfer-Encoding: chunked, chunked", post("Transfer-Encoding: chunked, chunked"), 400],
+  [
+    "chunked in two Transfer-Encoding fields",
+    post("Transfer-Encoding: chunked", "Transfer-Encoding: chunked"),
+    400,
+  ],
+  ["an empty Transfer-Encoding", post("Transfer-Encoding: ,"), 400],
   ["Transfer-Encoding in HTTP/1.0", head("POST / HTTP/1.0", "Transfer-Encoding: chunked"), 400],
   ["a bare LF ending the request line", latin1("GET / HTTP/1.1\nHost: a\r\n\r\n"), 400],
   ["a bare LF ending a header line", latin1("GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n"), 400],
   ["a bare LF blank line", latin1("GET / HTTP/1.1\r\nHost: a\r\n\n"), 400],
   ["bare LF lines only", latin1("GET / HTTP/1.1\nHost: a\n\n"), 400],
-  ["a bare CR inside a value", head("GET / HTTP/1.1", "Host: a", "X: a\rb"), 400],
-  ["obs-fold with a space", head("GET / HTTP/1.1", "Host: a", "X: a", " b"), 400],
-  ["obs-fold with a tab", head("GET / HTTP/1.1", "Host: a", "X: a", "\tb"), 400],
+  ["a bare CR inside a value", get("X: a\rb"), 400],
+  ["obs-fold with a space", get("X: a", " b"), 400],
+  ["obs-fold with a tab", get("X: a", "\tb"), 400],
   ["a space before the colon", head("GET / HTTP/1.1", "Host : a"), 400],
-  ["a tab before the colon", head("GET / HTTP/1.1", "Host: a", "X\t: b"), 400],
-  ["an empty field name", head("GET / HTTP/1.1", "Host: a", ": b"), 400],
-  ["a line without a colon", head("GET / HTTP/1.1", "Host: a", "X b"), 400],
-  ["a CTL in a value", head("GET / HTTP/1.1", "Host: a", "X: a\x01b"), 400],
-  ["a NUL in a value", head("GET / HTTP/1.1", "Host: a", "X: a\x00b"), 400],
-  ["a DEL in a value", head("GET / HTTP/1.1", "Host: a", "X: a\x7fb"), 400],
-  ["a DEL in a name", head("GET / HTTP/1.1", "Host: a", "X\x7f: b"), 400],
-  ["a separator in a name", head("GET / HTTP/1.1", "Host: a", "X(y): b"), 400],
-  ["a non-ASCII byte in a name", head("GET / HTTP/1.1", "Host: a", "X\xe9: b"), 400],
+  ["a tab before the colon", get("X\t: b"), 400],
+  ["an empty field name", get(": b"), 400],
+  ["a line without a colon", get("X b"), 400],
+  ["a CTL in a value", get("X: a\x01b"), 400],
+  ["a NUL in a value", get("X: a\x00b"), 400],
+  ["a DEL in a value", get("X: a\x7fb"), 400],
+  ["a DEL in a name", get("X\x7f: b"), 400],
+  ["a separator in a name", get("X(y): b"), 400],
+  ["a non-ASCII byte in a name", get("X\xe9: b"), 400],
   ["a missing Host in HTTP/1.1", head("GET / HTTP/1.1", "X: a"), 400],
-  ["two Host fields", head("GET / HTTP/1.1", "Host: a", "Host: a"), 400],
+  ["two Host fields", get("Host: a"), 400],
   ["two Host fields in HTTP/1.0", head("GET / HTTP/1.0", "Host: a", "Host: b"), 400],
   ["a Host with a space", head("GET / HTTP/1.1", "Host: a b"), 400],
   ["a Host with a slash", head("GET / HTTP/1.1", "Host: a/b"), 400],
@@ -158,8 +207,8 @@ const INVALID: [string, Uint8Array, number][] = [
   ["a missing version", head("GET /", "Host: a"), 400],
   ["HTTP/2.0 (version not supported)", head("GET / HTTP/2.0", "Host: a"), 505],
   ["HTTP/1.2 (version not supported)", head("GET / HTTP/1.2", "Host: a"), 505],
-  ["a 61 KiB header block", head("GET / HTTP/1.1", "Host: a", `X: ${"a".repeat(61 * 1024)}`), 431],
-  ["101 header fields", head("GET / HTTP/1.1", "Host: a", ...Array.from({ length: 100 }, (_, i) => `X-${i}: v`)), 431],
+  ["a 61 KiB header block", get(`X: ${"a".repeat(61 * 1024)}`), 431],
+  ["101 header fields", get(...Array.from({ length: 100 }, (_, i) => `X-${i}: v`)), 431],
 ];
 
 for (const [name, bytes, status] of INVALID) {
@@ -170,7 +219,7 @@ for (const [name, bytes, status] of INVALID) {
 
 Deno.test("parseRequestHead() accepts exactly 100 header fields", () => {
   const fields = Array.from({ length: 99 }, (_, i) => `X-${i}: v`);
-  assert.equal(parse(head("GET / HTTP/1.1", "Host: a", ...fields)).head.headers.size, 100);
+  assert.equal(parse(get(...fields)).head.headers.size, 100);
 });
 
 Deno.test("parseRequestHead() answers 431 before the end of an endless head", () => {
@@ -180,7 +229,7 @@ Deno.test("parseRequestHead() answers 431 before the end of an endless head", ()
 });
 
 Deno.test("parseRequestHead() honours smaller limits", () => {
-  const bytes = head("GET / HTTP/1.1", "Host: a", "X: 1", "Y: 2");
+  const bytes = get("X: 1", "Y: 2");
   assert.equal(rejection(() => parseRequestHead(bytes, { maxHeaders: 2 })).status, 431);
   assert.equal(rejection(() => parseRequestHead(bytes, { maxHeaderBytes: 20 })).status, 431);
 });
@@ -196,7 +245,7 @@ Deno.test("parseRequestHead() finds a head fed one byte at a time, resuming its 
 });
 
 Deno.test("HttpCodecError names the kind, the place and the reason", () => {
-  const e = rejection(() => parseRequestHead(head("POST / HTTP/1.1", "Host: a", "Content-Length: 1, 2")));
+  const e = rejection(() => parseRequestHead(post("Content-Length: 1, 2")));
   assert.equal(e.kind, "bad_request");
   assert.equal(e.where, "header content-length");
   assert.match(e.message, /^Bad request at header content-length: Differing values/);
@@ -232,9 +281,24 @@ const RESPONSES: [string, Uint8Array, string | undefined, Record<string, unknown
     reason: "",
     framing: 0,
   }],
-  ["an HTTP/1.0 keep-alive response", head("HTTP/1.0 200 OK", "Connection: keep-alive", "Content-Length: 1"), undefined, { version: "1.0", keepAlive: true }],
-  ["an HTTP/1.0 response without keep-alive", head("HTTP/1.0 200 OK", "Content-Length: 1"), undefined, { keepAlive: false }],
-  ["Connection: close", head("HTTP/1.1 200 OK", "Connection: close", "Content-Length: 1"), undefined, { keepAlive: false }],
+  [
+    "an HTTP/1.0 keep-alive response",
+    head("HTTP/1.0 200 OK", "Connection: keep-alive", "Content-Length: 1"),
+    undefined,
+    { version: "1.0", keepAlive: true },
+  ],
+  [
+    "an HTTP/1.0 response without keep-alive",
+    head("HTTP/1.0 200 OK", "Content-Length: 1"),
+    undefined,
+    { keepAlive: false },
+  ],
+  [
+    "Connection: close",
+    head("HTTP/1.1 200 OK", "Connection: close", "Content-Length: 1"),
+    undefined,
+    { keepAlive: false },
+  ],
 ];
 
 for (const [name, bytes, method, want] of RESPONSES) {
@@ -247,8 +311,14 @@ for (const [name, bytes, method, want] of RESPONSES) {
 }
 
 const BAD_RESPONSES: [string, Uint8Array][] = [
-  ["both Content-Length and Transfer-Encoding", head("HTTP/1.1 200 OK", "Content-Length: 1", "Transfer-Encoding: chunked")],
-  ["differing Content-Length fields", head("HTTP/1.1 200 OK", "Content-Length: 1", "Content-Length: 2")],
+  [
+    "both Content-Length and Transfer-Encoding",
+    head("HTTP/1.1 200 OK", "Content-Length: 1", "Transfer-Encoding: chunked"),
+  ],
+  [
+    "differing Content-Length fields",
+    head("HTTP/1.1 200 OK", "Content-Length: 1", "Content-Length: 2"),
+  ],
   ["a Transfer-Encoding other than chunked", head("HTTP/1.1 200 OK", "Transfer-Encoding: gzip")],
   ["a four-digit status", head("HTTP/1.1 2000 OK")],
   ["a two-digit status", head("HTTP/1.1 20 OK")],

@@ -1,24 +1,27 @@
 import assert from "node:assert/strict";
-import type { Duplex } from "node:stream";
+import http2 from "node:http2";
+import net from "node:net";
 import {
   type Body,
   bytesBody,
   EMPTY_BODY,
-  type H1Exchange,
+  H1ClientConnection,
   HeaderMap,
+  HttpCodecError,
   readAll,
+  serveH1,
 } from "../../http/mod.ts";
-import { delay, RawClient, splitResponses, startH1, text } from "./_helpers.ts";
-
-/** Answers 200 with `METHOD path: body` after reading the whole body. */
-async function echo(ex: H1Exchange): Promise<void> {
-  const body = text(await readAll(ex.body, 1 << 20));
-  const trailers = ex.body.trailers ? [...ex.body.trailers].map((f) => f.join("=")).join(",") : "";
-  await ex.respond(
-    { status: 200, headers: new HeaderMap([["x-trailers", trailers]]) },
-    bytesBody(`${ex.request.method} ${ex.request.path}: ${body}`),
-  );
-}
+import {
+  chunkedBody,
+  delay,
+  echo,
+  RawClient,
+  request,
+  shout,
+  splitResponses,
+  startH1,
+  text,
+} from "./_helpers.ts";
 
 function statusOf(response: string): number {
   return Number(response.slice(9, 12));
@@ -27,15 +30,47 @@ function statusOf(response: string): number {
 const GET = (path: string, extra = "") => `GET ${path} HTTP/1.1\r\nHost: a\r\n${extra}\r\n`;
 
 const REJECTED: [string, string, number][] = [
-  ["both Content-Length and Transfer-Encoding", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400],
+  [
+    "both Content-Length and Transfer-Encoding",
+    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    400,
+  ],
   ["Content-Length: 1, 2", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 2\r\n\r\nab", 400],
-  ["two differing Content-Length fields", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400],
-  ["Transfer-Encoding: gzip, chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501],
-  ["Transfer-Encoding: chunked, chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400],
-  ["a chunk size of 0x5", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n", 400],
-  ["a chunk size of -1", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\nhello\r\n0\r\n\r\n", 400],
-  ["an overflowing chunk size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\n", 400],
-  ["chunk data without its CR LF", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloGET / HTTP/1.1\r\n\r\n", 400],
+  [
+    "two differing Content-Length fields",
+    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+    400,
+  ],
+  [
+    "Transfer-Encoding: gzip, chunked",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    501,
+  ],
+  [
+    "Transfer-Encoding: chunked, chunked",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+    400,
+  ],
+  [
+    "a chunk size of 0x5",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n",
+    400,
+  ],
+  [
+    "a chunk size of -1",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\nhello\r\n0\r\n\r\n",
+    400,
+  ],
+  [
+    "an overflowing chunk size",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\n",
+    400,
+  ],
+  [
+    "chunk data without its CR LF",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloGET / HTTP/1.1\r\n\r\n",
+    400,
+  ],
   ["a bare LF in the request line", "GET / HTTP/1.1\nHost: a\r\n\r\n", 400],
   ["a bare LF in a header line", "GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n", 400],
   ["obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400],
@@ -44,8 +79,16 @@ const REJECTED: [string, string, number][] = [
   ["a DEL in a name", "GET / HTTP/1.1\r\nHost: a\r\nX\x7f: b\r\n\r\n", 400],
   ["a missing Host", "GET / HTTP/1.1\r\nX: a\r\n\r\n", 400],
   ["two Host fields", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400],
-  ["a 61 KiB header block", `GET / HTTP/1.1\r\nHost: a\r\nX: ${"a".repeat(61 * 1024)}\r\n\r\n`, 431],
-  ["more than 100 header fields", `GET / HTTP/1.1\r\nHost: a\r\n${"X: y\r\n".repeat(100)}\r\n`, 431],
+  [
+    "a 61 KiB header block",
+    `GET / HTTP/1.1\r\nHost: a\r\nX: ${"a".repeat(61 * 1024)}\r\n\r\n`,
+    431,
+  ],
+  [
+    "more than 100 header fields",
+    `GET / HTTP/1.1\r\nHost: a\r\n${"X: y\r\n".repeat(100)}\r\n`,
+    431,
+  ],
   ["HTTP/2.0 in a request line", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505],
 ];
 
@@ -101,24 +144,6 @@ Deno.test("serveH1() answers pipelined requests in order when the first handler 
   assert.match(responses[2], /connection: close/);
 });
 
-/** A body of the given chunks, with unknown length and trailers at the end. */
-function chunkedBody(chunks: string[], trailers?: HeaderMap): Body {
-  const queue = chunks.map((c) => new TextEncoder().encode(c));
-  let done = false;
-  return {
-    read: () => {
-      const next = queue.shift() ?? null;
-      done = next === null;
-      return Promise.resolve(next);
-    },
-    get trailers() {
-      return done ? trailers : undefined;
-    },
-    length: undefined,
-    cancel: () => {},
-  };
-}
-
 Deno.test("serveH1() reads a chunked request and writes a chunked response with trailers", async () => {
   await using server = await startH1(async (ex) => {
     const body = text(await readAll(ex.body, 1000));
@@ -136,7 +161,9 @@ Deno.test("serveH1() reads a chunked request and writes a chunked response with 
   const [response] = splitResponses(await client.responses(1));
   assert.match(response, /\r\ntransfer-encoding: chunked\r\n/);
   assert.doesNotMatch(response, /content-length/);
-  assert.ok(response.endsWith("\r\n\r\n5\r\nabcde\r\n1\r\n|\r\n2\r\n42\r\n0\r\nx-count: 3\r\n\r\n"));
+  assert.ok(
+    response.endsWith("\r\n\r\n5\r\nabcde\r\n1\r\n|\r\n2\r\n42\r\n0\r\nx-count: 3\r\n\r\n"),
+  );
 });
 
 Deno.test("serveH1() sends 100 Continue when the handler reads the body, and hides Expect", async () => {
@@ -190,18 +217,6 @@ Deno.test("serveH1() hands over the socket after a 101, bytes sent early first",
   await upgraded;
 });
 
-/** Writes back what it reads, upper-cased, until the peer ends. */
-function shout(raw: Duplex): Promise<void> {
-  return new Promise((resolve) => {
-    raw.on("data", (d: Uint8Array) => raw.write(text(d).toUpperCase()));
-    raw.on("end", () => {
-      raw.end();
-      resolve();
-    });
-    raw.on("error", () => resolve());
-  });
-}
-
 Deno.test("serveH1() hands over the socket after a 200 to CONNECT", async () => {
   let tunnel: Promise<void> | undefined;
   await using server = await startH1((ex) => {
@@ -241,13 +256,13 @@ Deno.test("serveH1() sends no body for HEAD, 204 and 304, and the connection sta
   });
   using client = await RawClient.connect(server);
   client.write("HEAD / HTTP/1.1\r\nHost: a\r\n\r\n" + GET("/204") + GET("/304") + GET("/200"));
-  const all = await client.responses(4);
-  const responses = splitResponses(all);
-  assert.equal(responses[0], "HTTP/1.1 200 OK\r\netag: x\r\ncontent-length: 5\r\n\r\n");
-  assert.equal(responses[1], "HTTP/1.1 204 No Content\r\netag: x\r\n\r\n");
-  assert.equal(responses[2], "HTTP/1.1 304 Not Modified\r\netag: x\r\ncontent-length: 5\r\n\r\n");
-  assert.match(responses[3], /\r\n\r\nhello$/);
-  assert.ok(all.endsWith("hello"));
+  assert.equal(
+    await client.until((r) => r.endsWith("hello")),
+    "HTTP/1.1 200 OK\r\netag: x\r\ncontent-length: 5\r\n\r\n" +
+      "HTTP/1.1 204 No Content\r\netag: x\r\n\r\n" +
+      "HTTP/1.1 304 Not Modified\r\netag: x\r\ncontent-length: 5\r\n\r\n" +
+      "HTTP/1.1 200 OK\r\netag: x\r\ncontent-length: 5\r\n\r\nhello",
+  );
 });
 
 Deno.test("serveH1() sets framing from the body and ignores stale framing fields", async () => {
@@ -307,9 +322,13 @@ Deno.test("serveH1() answers 413 when a handler buffering the body goes over its
   assert.equal(statusOf(responses[1]), 200);
 });
 
-Deno.test("serveH1() aborts the connection when a body fails after the head was sent", async () => {
+Deno.test("serveH1() aborts the connection when a body fails once the response started", async () => {
+  let reads = 0;
   const failing: Body = {
-    read: () => Promise.reject(new Error("upstream reset")),
+    read: () =>
+      reads++ === 0
+        ? Promise.resolve(new Uint8Array(3))
+        : delay(20).then(() => Promise.reject(new Error("upstream reset"))),
     trailers: undefined,
     length: 10,
     cancel: () => {},
@@ -320,12 +339,15 @@ Deno.test("serveH1() aborts the connection when a body fails after the head was 
   using client = await RawClient.connect(server);
   client.write(GET("/"));
   const received = await client.untilClosed();
-  assert.equal(received, "");
+  assert.equal(received, "HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n\0\0\0");
 });
 
 Deno.test("serveH1() refuses a response head that would split the message", async () => {
   await using server = await startH1(async (ex) => {
-    await ex.respond({ status: 200, headers: new HeaderMap([["x", "a\r\nset-cookie: b"]]) }, EMPTY_BODY)
+    await ex.respond(
+      { status: 200, headers: new HeaderMap([["x", "a\r\nset-cookie: b"]]) },
+      EMPTY_BODY,
+    )
       .catch((e) => ex.respond({ status: 502, headers: new HeaderMap() }, bytesBody(e.kind)));
   });
   using client = await RawClient.connect(server);
@@ -350,7 +372,18 @@ Deno.test("serveH1() closes instead of skipping an unread body over its drain bo
     { maxDrainBytes: 10 },
   );
   using client = await RawClient.connect(server);
-  client.write(`POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n${"z".repeat(100)}`);
+  client.write(`POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9999\r\n\r\n${"z".repeat(100)}`);
+  const received = await client.untilClosed();
+  assert.equal(splitResponses(received).length, 1);
+});
+
+Deno.test("serveH1() closes when an unread body stalls while it is skipped", async () => {
+  await using server = await startH1(
+    (ex) => ex.respond({ status: 200, headers: new HeaderMap() }, bytesBody("x")),
+    { headersTimeout: 50 },
+  );
+  using client = await RawClient.connect(server);
+  client.write("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc");
   const received = await client.untilClosed();
   assert.equal(splitResponses(received).length, 1);
 });
@@ -378,5 +411,65 @@ Deno.test("serveH1() resolves once the client ends the connection", async () => 
   client.socket.end();
   const received = await client.untilClosed();
   assert.equal(splitResponses(received).length, 1);
+  await server.served[0];
+});
+
+Deno.test("serveH1() and H1ClientConnection work over an HTTP/2 CONNECT stream", async () => {
+  const served: Promise<void>[] = [];
+  const h2 = http2.createServer();
+  h2.on("stream", (stream) => {
+    stream.respond({ ":status": 200 });
+    served.push(serveH1(stream, echo));
+  });
+  const tcp = net.createServer((socket) => h2.emit("connection", socket));
+  await new Promise<void>((resolve) => tcp.listen(0, "127.0.5.1", resolve));
+  const session = http2.connect(`http://127.0.5.1:${(tcp.address() as net.AddressInfo).port}`);
+  try {
+    const stream = session.request({ ":method": "CONNECT", ":authority": "10.0.0.1:80" });
+    await new Promise((resolve) => stream.once("response", resolve));
+    const client = new H1ClientConnection(stream);
+    for (const size of [0, 10, 100_000, 1_000_000]) {
+      const res = await client.request(request("POST", `/${size}`), bytesBody("x".repeat(size)));
+      assert.equal((await readAll(res.body, 2 << 20)).length, `POST /${size}: `.length + size);
+      assert.equal(client.reusable, true);
+    }
+    client.close();
+    await Promise.all(served);
+  } finally {
+    session.destroy();
+    await new Promise((resolve) => tcp.close(resolve));
+  }
+});
+
+Deno.test("serveH1() parses a head and body that arrive a few bytes at a time", async () => {
+  await using server = await startH1(echo);
+  using client = await RawClient.connect(server);
+  client.socket.setNoDelay(true);
+  const wire =
+    "POST /slow HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+  for (let i = 0; i < wire.length; i += 3) {
+    client.write(wire.slice(i, i + 3));
+    await delay(1);
+  }
+  const [response] = splitResponses(await client.responses(1));
+  assert.match(response, /POST \/slow: abc\r\n0\r\n/);
+});
+
+Deno.test("serveH1() aborts the signal of a pending exchange when the client goes away", async () => {
+  let aborted: (reason: unknown) => void;
+  const reason = new Promise((resolve) => aborted = resolve);
+  await using server = await startH1((ex) =>
+    new Promise<void>((resolve) => {
+      ex.signal.addEventListener("abort", () => {
+        aborted(ex.signal.reason);
+        resolve();
+      });
+    })
+  );
+  using client = await RawClient.connect(server);
+  client.write(GET("/hang"));
+  await delay(20);
+  client.socket.destroy();
+  assert.ok(await reason instanceof HttpCodecError);
   await server.served[0];
 });
