@@ -16,8 +16,11 @@ import {
 import { HeaderMap } from "../../http/types.ts";
 import * as k8s from "../fixtures/mesh/builders.ts";
 
+/** `shared/fixtures/` beside the repository, as the team's machines and CI lay it out. */
+export const SHARED_FIXTURES = new URL("../../../shared/fixtures", import.meta.url).pathname;
+
 /** Istio's JWT test data (read only, never copied). */
-export const JWT_FIXTURES = Deno.env.get("WAYPOINT_JWT_FIXTURES") ?? "/work/shared/fixtures/jwt";
+export const JWT_FIXTURES = Deno.env.get("WAYPOINT_JWT_FIXTURES") ?? SHARED_FIXTURES + "/jwt";
 
 const USE = { "istio.io/use-waypoint": "waypoint" };
 
