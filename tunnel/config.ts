@@ -46,20 +46,3 @@ export const DEFAULT_TUNNEL_CONFIG: Readonly<TunnelConfig> = Object.freeze({
   poolIdleMs: 5 * 60_000,
   handshakeTimeoutMs: 10_000,
 });
-
-/** HTTP/2 SETTINGS derived from a config, for both roles. */
-export function h2Settings(config: TunnelConfig): {
-  initialWindowSize: number;
-  maxFrameSize: number;
-  maxConcurrentStreams: number;
-  maxHeaderListSize: number;
-  enablePush: boolean;
-} {
-  return {
-    initialWindowSize: config.streamWindow,
-    maxFrameSize: config.maxFrameSize,
-    maxConcurrentStreams: config.maxConcurrentStreams,
-    maxHeaderListSize: config.maxHeaderListSize,
-    enablePush: false,
-  };
-}

@@ -1,6 +1,6 @@
 /**
  * @module
- * HBONE transport: TLS identity (SPIFFE certificates and their reload), the HBONE server and the
+ * HBONE transport: our own HTTP/2 for CONNECT streams (`h2/`), TLS identity (SPIFFE certificates and their reload), the HBONE server and the
  * pooled client, the destination-ztunnel stand-in, and the byte splice. It knows nothing of the
  * mesh or of HTTP semantics: callers hand it addresses, identities and authorities.
  */

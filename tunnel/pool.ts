@@ -11,15 +11,13 @@
  * - A connection that got GOAWAY or closed takes no new streams; its open streams finish.
  * - A connection with no streams for `poolIdleMs` is closed.
  */
-import http2 from "node:http2";
-import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from "node:http2";
 import type { Duplex } from "node:stream";
 import tls from "node:tls";
 import { log } from "../log/mod.ts";
-import { CIPHERS, h2Settings, type TunnelConfig } from "./config.ts";
+import { CIPHERS, type TunnelConfig } from "./config.ts";
 import { TunnelError } from "./errors.ts";
+import { connectH2, type H2Headers, h2Options, type H2Session, type H2Stream } from "./h2/mod.ts";
 import { IdentitySource, spiffeIdOf } from "./identity.ts";
-import { keepAlive } from "./keepalive.ts";
 
 /** Where one tunnel goes and what it asks for. */
 export interface TunnelTarget {
@@ -42,7 +40,7 @@ export interface TunnelTarget {
 export interface Tunnel {
   readonly stream: Duplex;
   /** The CONNECT response headers; empty for plain TCP. */
-  readonly headers: IncomingHttpHeaders;
+  readonly headers: H2Headers;
 }
 
 /** Counts for metrics and tests. */
@@ -55,8 +53,8 @@ export interface PoolStats {
 
 interface Conn {
   readonly key: string;
-  readonly session: ClientHttp2Session;
-  readonly ready: Promise<void>;
+  session?: H2Session;
+  readonly ready: Promise<H2Session>;
   streams: number;
   usable: boolean;
   idle?: ReturnType<typeof setTimeout>;
@@ -83,13 +81,14 @@ export class HbonePool {
    */
   async open(target: TunnelTarget): Promise<Tunnel> {
     const conn = this.#reserve(target);
-    let stream: ClientHttp2Stream;
+    let stream: H2Stream;
     try {
-      await conn.ready;
-      stream = conn.session.request(
-        { ":method": "CONNECT", ":authority": target.authority, ...target.headers },
-        { endStream: false },
-      );
+      const session = await conn.ready;
+      stream = session.request({
+        ":method": "CONNECT",
+        ":authority": target.authority,
+        ...target.headers,
+      });
     } catch (e) {
       this.#release(conn);
       throw asTunnelError(e, target);
@@ -113,7 +112,8 @@ export class HbonePool {
     for (const list of this.#conns.values()) {
       for (const c of list) {
         clearTimeout(c.idle);
-        c.session.close();
+        c.usable = false;
+        void c.ready.then((session) => session.close(), () => {});
       }
     }
     this.#conns.clear();
@@ -136,7 +136,7 @@ export class HbonePool {
   }
 
   #limit(conn: Conn): number {
-    const peer = conn.session.remoteSettings?.maxConcurrentStreams;
+    const peer = conn.session?.remoteSettings.maxConcurrentStreams;
     return Math.min(this.#config.poolMaxStreams, peer && peer > 0 ? peer : Infinity);
   }
 
@@ -145,7 +145,7 @@ export class HbonePool {
     if (conn.streams > 0 || !conn.usable) return;
     conn.idle = setTimeout(() => {
       this.#retire(conn);
-      conn.session.close();
+      void conn.session?.close();
     }, this.#config.poolIdleMs);
   }
 
@@ -164,64 +164,62 @@ export class HbonePool {
     const peer = `${target.address}:${target.port}`;
     const config = this.#config;
     this.#opened++;
-    const session = http2.connect(`https://${hostPart(target.address)}:${target.port}`, {
-      settings: h2Settings(config),
-      maxSessionMemory: 64,
-      createConnection: () =>
-        tls.connect({
-          host: target.address,
-          port: target.port,
-          key: me.key,
-          cert: me.certChain,
-          ca: me.root,
-          minVersion: "TLSv1.3",
-          ciphers: CIPHERS,
-          ALPNProtocols: ["h2"],
-          // ztunnel verifies the peer by URI SAN only, never by DNS or IP name (hbone.md §1.6).
-          checkServerIdentity: (_host, cert) => {
-            const got = spiffeIdOf(cert.subjectaltname);
-            return got && identityMatches(got, target.identity) ? undefined : new TunnelError(
-              "tls",
-              peer,
-              `server identity ${got ?? "(none)"} is not the expected ${target.identity}`,
-            );
-          },
-        }),
-    });
-    const conn: Conn = { key, session, ready: Promise.resolve(), streams: 0, usable: true };
-    (conn as { ready: Promise<void> }).ready = new Promise<void>((resolve, reject) => {
+    // The callbacks below run after `conn` is assigned: the socket cannot call back synchronously.
+    const ready = new Promise<H2Session>((resolve, reject) => {
+      const socket = tls.connect({
+        host: target.address,
+        port: target.port,
+        key: me.key,
+        cert: me.certChain,
+        ca: me.root,
+        minVersion: "TLSv1.3",
+        ciphers: CIPHERS,
+        ALPNProtocols: ["h2"],
+        // ztunnel verifies the peer by URI SAN only, never by DNS or IP name (hbone.md §1.6).
+        checkServerIdentity: (_host, cert) => {
+          const got = spiffeIdOf(cert.subjectaltname);
+          return got && identityMatches(got, target.identity) ? undefined : new TunnelError(
+            "tls",
+            peer,
+            `server identity ${got ?? "(none)"} is not the expected ${target.identity}`,
+          );
+        },
+      });
       const timer = setTimeout(() => {
         const e = new TunnelError(
           "timeout",
           peer,
           `no HTTP/2 session in ${config.connectTimeoutMs} ms`,
         );
-        session.destroy(e);
+        socket.destroy(e);
         reject(e);
       }, config.connectTimeoutMs);
-      session.once("connect", () => {
+      socket.once("error", (e) => {
         clearTimeout(timer);
-        try {
-          session.setLocalWindowSize(config.connectionWindow);
-        } catch {
-          // Not fatal: the default connection window applies.
-        }
-        resolve();
-      });
-      session.once("error", (e) => {
-        clearTimeout(timer);
+        this.#retire(conn);
         reject(e);
       });
+      socket.once("secureConnect", () => {
+        socket.setNoDelay(true);
+        const session = connectH2(socket, h2Options(config));
+        conn.session = session;
+        session.on(
+          "error",
+          (e: Error) => log.debug("HBONE upstream session error", { peer, reason: e }),
+        );
+        session.on("goaway", () => this.#retire(conn));
+        session.on("close", () => this.#retire(conn));
+        session.ready.then(() => {
+          clearTimeout(timer);
+          resolve(session);
+        }, (e) => {
+          clearTimeout(timer);
+          reject(e);
+        });
+      });
     });
+    const conn: Conn = { key, ready, streams: 0, usable: true };
     conn.ready.catch(() => {}); // Observed by each opener; silence the unhandled copy.
-    session.on("error", (e) => log.debug("HBONE upstream session error", { peer, reason: e }));
-    session.once("goaway", () => this.#retire(conn));
-    session.once("close", () => this.#retire(conn));
-    keepAlive(
-      session,
-      config,
-      () => log.warn("HBONE upstream dropped: keepalive timed out", { peer }),
-    );
     return conn;
   }
 }
@@ -236,7 +234,7 @@ function hostPart(address: string): string {
 }
 
 function awaitResponse(
-  stream: ClientHttp2Stream,
+  stream: H2Stream,
   target: TunnelTarget,
   timeoutMs: number,
 ): Promise<Tunnel> {
@@ -244,14 +242,14 @@ function awaitResponse(
   return new Promise((resolve, reject) => {
     const fail = (e: TunnelError) => {
       cleanup();
-      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      if (!stream.destroyed) stream.destroy();
       reject(e);
     };
     const timer = setTimeout(
       () => fail(new TunnelError("timeout", peer, `no CONNECT response in ${timeoutMs} ms`)),
       timeoutMs,
     );
-    const onResponse = (headers: IncomingHttpHeaders) => {
+    const onResponse = (headers: H2Headers) => {
       const status = Number(headers[":status"]);
       if (status !== 200) {
         return fail(

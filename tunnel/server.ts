@@ -1,6 +1,6 @@
 /**
- * HBONE server: TLS 1.3 with a required client certificate, HTTP/2, one CONNECT stream per
- * tunnelled connection. It knows nothing of the mesh: each stream is handed to a handler with the
+ * HBONE server: TLS 1.3 with a required client certificate, HTTP/2 (our own, `h2/`), one CONNECT
+ * stream per tunnelled connection. It knows nothing of the mesh: each stream is handed to a handler with the
  * peer's identity, and the handler answers it with {@link refuse} or {@link accept}.
  *
  * Invariants:
@@ -9,13 +9,12 @@
  * - Certificate reloads apply to new handshakes only; live sessions keep going.
  * - `close()` stops accepting, sends GOAWAY to every session and waits for streams to finish.
  */
-import http2 from "node:http2";
-import type { IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from "node:http2";
+import tls from "node:tls";
 import type { TLSSocket } from "node:tls";
 import { log } from "../log/mod.ts";
-import { CIPHERS, h2Settings, type TunnelConfig } from "./config.ts";
+import { CIPHERS, type TunnelConfig } from "./config.ts";
+import { type H2Headers, h2Options, type H2Session, type H2Stream, serveH2 } from "./h2/mod.ts";
 import { IdentitySource, spiffeIdOf } from "./identity.ts";
-import { keepAlive } from "./keepalive.ts";
 import { parseSpiffeId } from "./spiffe.ts";
 
 /** The authenticated peer of a session. */
@@ -31,12 +30,12 @@ export interface ConnectRequest {
   readonly method: string;
   /** `:authority` as sent, not yet parsed. */
   readonly authority: string;
-  readonly headers: IncomingHttpHeaders;
+  readonly headers: H2Headers;
   readonly peer: Peer;
   /** The address and port the TCP connection arrived on. */
   readonly localAddress: string;
   readonly localPort: number;
-  readonly stream: ServerHttp2Stream;
+  readonly stream: H2Stream;
 }
 
 /** Options for {@link listenHbone}. */
@@ -77,78 +76,65 @@ export function listenHbone(
 ): Promise<HboneServer> {
   const { identity, config, handler } = options;
   const trustDomains = options.trustDomains ?? (() => [identity.current.trustDomain]);
-  const server = http2.createSecureServer({
+  const server = tls.createServer({
     ...tlsOptions(identity),
     requestCert: true,
     rejectUnauthorized: true,
     minVersion: "TLSv1.3",
     ciphers: CIPHERS,
     ALPNProtocols: ["h2"],
-    allowHTTP1: false,
     handshakeTimeout: config.handshakeTimeoutMs,
-    settings: h2Settings(config),
-    maxSessionMemory: 64,
   });
   const unsubscribe = identity.subscribe(() => server.setSecureContext(tlsOptions(identity)));
-  const sessions = new Set<ServerHttp2Session>();
+  const sessions = new Set<H2Session>();
+  const h2 = h2Options(config);
 
   server.on("secureConnection", (socket: TLSSocket) => {
     const id = spiffeIdOf(socket.getPeerCertificate()?.subjectaltname);
     const td = id ? parseSpiffeId(id)?.trustDomain : undefined;
-    if (!td || !trustDomains().includes(td)) {
-      log.warn("HBONE peer refused: trust domain not accepted", {
-        peer: `${socket.remoteAddress}:${socket.remotePort}`,
+    const peerText = `${socket.remoteAddress}:${socket.remotePort}`;
+    if (!td || !trustDomains().includes(td) || socket.alpnProtocol !== "h2") {
+      log.warn("HBONE peer refused", {
+        peer: peerText,
         identity: id ?? null,
+        reason: socket.alpnProtocol !== "h2" ? "ALPN is not h2" : "trust domain not accepted",
       });
       socket.destroy();
+      return;
     }
-  });
-  server.on("session", (session: ServerHttp2Session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-    session.on("error", (e) => log.debug("HBONE session error", { reason: e }));
-    try {
-      session.setLocalWindowSize(config.connectionWindow);
-    } catch {
-      // Not fatal: the peer then sees the default connection window.
-    }
-    keepAlive(session, config, () => {
-      log.warn("HBONE peer dropped: keepalive timed out", { peer: peerText(session) });
-    });
-  });
-  // The peer certificate is parsed once per session, not per stream (it showed in profiles).
-  const peers = new WeakMap<object, Peer & { localAddress: string; localPort: number }>();
-  server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-    const session = stream.session;
-    const socket = session?.socket as TLSSocket | undefined;
-    if (!session || !socket) return stream.close(http2.constants.NGHTTP2_CANCEL);
-    let peer = peers.get(session);
-    if (!peer) {
-      peer = {
-        identity: spiffeIdOf(socket.getPeerCertificate()?.subjectaltname) ?? "",
-        address: socket.remoteAddress ?? "",
-        port: socket.remotePort ?? 0,
-        localAddress: socket.localAddress ?? "",
-        localPort: socket.localPort ?? 0,
-      };
-      peers.set(session, peer);
-    }
-    const request: ConnectRequest = {
-      method: String(headers[":method"] ?? ""),
-      authority: String(headers[":authority"] ?? ""),
-      headers,
-      peer,
-      localAddress: peer.localAddress,
-      localPort: peer.localPort,
-      stream,
+    socket.setNoDelay(true);
+    socket.on("error", (e) => log.debug("HBONE connection error", { peer: peerText, reason: e }));
+    // The peer is the same for every stream of the session: read the certificate once.
+    const peer: Peer = {
+      identity: id!,
+      address: socket.remoteAddress ?? "",
+      port: socket.remotePort ?? 0,
     };
-    stream.on("error", (e) => log.debug("HBONE stream error", { reason: e }));
-    try {
-      handler(request);
-    } catch (e) {
-      log.error("HBONE stream handler failed", { authority: request.authority, reason: e });
-      refuse(stream, 500);
-    }
+    const local = { address: socket.localAddress ?? "", port: socket.localPort ?? 0 };
+    const session = serveH2(socket, h2, (stream, headers) => {
+      stream.on("error", (e) => log.debug("HBONE stream error", { peer: peerText, reason: e }));
+      const request: ConnectRequest = {
+        method: String(headers[":method"] ?? ""),
+        authority: String(headers[":authority"] ?? ""),
+        headers,
+        peer,
+        localAddress: local.address,
+        localPort: local.port,
+        stream,
+      };
+      try {
+        handler(request);
+      } catch (e) {
+        log.error("HBONE stream handler failed", { authority: request.authority, reason: e });
+        refuse(stream, 500);
+      }
+    });
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+    session.on(
+      "error",
+      (e: Error) => log.debug("HBONE session error", { peer: peerText, reason: e }),
+    );
   });
   server.on("tlsClientError", (e: Error, socket: TLSSocket) => {
     log.debug("HBONE handshake failed", { peer: socket.remoteAddress ?? null, reason: e });
@@ -173,18 +159,18 @@ export function listenHbone(
 }
 
 /** Answers a stream with a non-200 status and ends it, as ztunnel does (HEADERS + END_STREAM). */
-export function refuse(stream: ServerHttp2Stream, status: number): void {
+export function refuse(stream: H2Stream, status: number): void {
   if (stream.destroyed || stream.headersSent) return;
   try {
-    stream.respond({ ":status": status }, { endStream: true });
+    stream.respond(status, {}, { endStream: true });
   } catch {
     stream.destroy();
   }
 }
 
 /** Answers 200 with optional headers; after this the stream carries the tunnelled bytes. */
-export function accept(stream: ServerHttp2Stream, headers: Record<string, string> = {}): void {
-  stream.respond({ ":status": 200, ...headers });
+export function accept(stream: H2Stream, headers: Record<string, string> = {}): void {
+  stream.respond(200, headers);
 }
 
 function tlsOptions(identity: IdentitySource) {
@@ -192,24 +178,18 @@ function tlsOptions(identity: IdentitySource) {
   return { key: m.key, cert: m.certChain, ca: m.root };
 }
 
-function peerText(session: ServerHttp2Session): string {
-  const s = session.socket;
-  return `${s?.remoteAddress}:${s?.remotePort}`;
-}
-
 async function closeServer(
-  server: http2.Http2SecureServer,
-  sessions: Set<ServerHttp2Session>,
+  server: tls.Server,
+  sessions: Set<H2Session>,
   graceMs: number,
   unsubscribe: () => void,
 ): Promise<void> {
   unsubscribe();
   const stopped = new Promise<void>((r) => server.close(() => r()));
-  for (const s of sessions) s.close();
-  const deadline = Date.now() + graceMs;
-  while (sessions.size > 0 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  const drained = Promise.all([...sessions].map((s) => s.close()));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([drained, new Promise((r) => timer = setTimeout(r, graceMs))]);
+  clearTimeout(timer);
   for (const s of sessions) s.destroy();
   await stopped;
 }

@@ -145,9 +145,11 @@ Deno.test("waypoint carries 100 MiB both ways with matching checksums", async ()
     t.stream.once("error", reject);
   });
   for (let i = 0; i < 100; i++) {
-    chunk[0] = i;
-    sent.update(chunk);
-    if (!t.stream.write(chunk)) await new Promise((r) => t.stream.once("drain", r));
+    // A written buffer belongs to the stream until it is sent: each write gets its own copy.
+    const piece = Uint8Array.from(chunk);
+    piece[0] = i;
+    sent.update(piece);
+    if (!t.stream.write(piece)) await new Promise((r) => t.stream.once("drain", r));
   }
   t.stream.end();
   await done;

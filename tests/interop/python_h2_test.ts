@@ -254,7 +254,7 @@ Deno.test({
     const echoed = await Promise.all(tunnels.map((t, i) => roundTrip(t.stream, payloads[i])));
     const records = await server.recorded(3);
 
-    assert.deepEqual(tunnels.map((t) => t.headers[":status"]), [200, 200, 200]);
+    assert.deepEqual(tunnels.map((t) => Number(t.headers[":status"])), [200, 200, 200]);
     assert.deepEqual(echoed.map((e) => e.length), [256 * KIB, 256 * KIB, 256 * KIB]);
     assert.deepEqual(concat(echoed), concat(payloads));
     assert.equal(pool.stats.opened, 1);
