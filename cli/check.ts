@@ -84,6 +84,7 @@ async function loadConfig(
   const meshConfig = f["mesh-config"]
     ? await readMeshConfig(f["mesh-config"])
     : DEFAULT_MESH_CONFIG;
+  for (const warning of meshConfig.warnings) console.error(`warning: ${warning}`);
   const aliases = f["trust-domain-alias"] ?? [];
   const built = buildConfig(read.documents, 1, {
     ...gatewayOf(read.documents, f.namespace, f.name),

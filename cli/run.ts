@@ -29,8 +29,9 @@ import {
   router,
 } from "../proxy/mod.ts";
 import { RemoteJwks } from "../policy/mod.ts";
+import { IstioMetrics, metricsFilter, prometheusRenderer } from "../telemetry/mod.ts";
 import { compose } from "../http/mod.ts";
-import { LeastRequestBalancer } from "../routes/mod.ts";
+import { Balancer } from "../routes/mod.ts";
 import {
   DEFAULT_TUNNEL_CONFIG,
   HbonePool,
@@ -77,6 +78,8 @@ export interface RunOptions {
   readonly devHttp?: HostPort;
   /** @default `spiffe://<trust domain>/ns/default/sa/default` */
   readonly devIdentity?: string;
+  /** Cluster id for metric labels (`source_cluster`, `destination_cluster`). @default "Kubernetes" */
+  readonly cluster?: string;
   /** MeshConfig file (or the `istio` ConfigMap): root namespace, extension providers, ... */
   readonly meshConfig?: string;
   /** Overrides of the HTTP/2 and pool tunables. */
@@ -119,6 +122,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
   const meshConfig = options.meshConfig
     ? await readMeshConfig(options.meshConfig)
     : DEFAULT_MESH_CONFIG;
+  for (const warning of meshConfig.warnings) log.warn("MeshConfig setting ignored", { warning });
   const meshOptions = {
     namespace: options.namespace,
     name: options.name,
@@ -147,21 +151,29 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
   for (const p of watch.initial.problems) log.warn("Config problem", { ...p });
   const pool = new HbonePool(identity, config);
   const opener = options.plainUpstreams ? new PlainOpener(config.connectTimeoutMs) : pool;
-  const balancer = new LeastRequestBalancer();
+  const balancer = new Balancer();
   const outbound = new Outbound({ opener, balancer, ztunnelPort: options.ztunnelPort });
   const upstreams = new HttpUpstreams({ opener, ztunnelPort: options.ztunnelPort });
   const jwks = new RemoteJwks();
   // Fetch remote key sets at load, so the first request of an issuer does not wait for them.
   jwks.prefetch(holder.current.authn.remotes);
   const unsubscribeJwks = holder.subscribe((next) => jwks.prefetch(next.authn.remotes));
+  const metrics = new IstioMetrics({ cluster: options.cluster ?? "Kubernetes" });
   const chain = compose<RequestState>([
-    customAuthzFilter(new ExtAuthz({ providers: meshConfig.extAuthzHttp, upstreams, balancer })),
+    // First, so that it also sees the requests that policies refuse.
+    metricsFilter(metrics),
+    customAuthzFilter(new ExtAuthz({ providers: meshConfig.extAuthz, upstreams, balancer })),
     authnFilter(jwks),
     authzFilter(),
     router({ upstreams, balancer }),
   ]);
   let ready = false;
-  const handle = inboundHandler({ config: () => holder.current, outbound, http: { chain } });
+  const handle = inboundHandler({
+    config: () => holder.current,
+    outbound,
+    http: { chain },
+    metrics,
+  });
   const hbone = await listenHbone(options.hbone.hostname, options.hbone.port, {
     identity,
     trustDomains: () => trustDomains,
@@ -185,7 +197,12 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
     : undefined;
   const admin = [
     serveApp(readinessApp(() => ready), addressText(options.readiness)),
-    serveApp(metricsApp(() => processMetrics(hbone, pool, holder)), addressText(options.metrics)),
+    serveApp(
+      metricsApp(
+        prometheusRenderer(metrics.registry, { extra: () => processMetrics(hbone, pool, holder) }),
+      ),
+      addressText(options.metrics),
+    ),
     serveApp(
       adminApp({ configDump: () => dumpConfig(holder.current) }),
       addressText(options.admin),

@@ -31,3 +31,4 @@ export { H2cClientConnection, type H2cOptions, serveH2c } from "./h2c.ts";
 export { compose, type Filter, LocalReply, runChain } from "./chain.ts";
 export { HttpContext, type Message } from "./context.ts";
 export { pumpBody, readableBody } from "./stream_body.ts";
+export { grpcStatusForHttp } from "./grpc.ts";

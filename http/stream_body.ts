@@ -77,7 +77,8 @@ export function readableBody(
  * @param body The source
  * @param sink The destination; ended with the last chunk
  * @returns Resolves when everything was handed to the sink
- * @throws The body's read error; the sink is destroyed first
+ * @throws The body's read error or the sink's failure; the body is cancelled and the sink
+ *   destroyed first
  */
 export async function pumpBody(body: Body, sink: Writable): Promise<void> {
   try {
@@ -86,6 +87,8 @@ export async function pumpBody(body: Body, sink: Writable): Promise<void> {
       if (!sink.write(chunk)) await drained(sink);
     }
   } catch (e) {
+    // Release the source too, so its producer (an upstream response) is not left hanging.
+    body.cancel(e as Error);
     sink.destroy(e as Error);
     throw e;
   }

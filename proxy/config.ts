@@ -1,7 +1,7 @@
 /**
  * The whole config one request sees: the mesh snapshot plus everything compiled from the same
- * documents (routes, AuthorizationPolicies, RequestAuthentications). Built in one place from one
- * read of the files, so a reload swaps all of it at once.
+ * documents (routes, load-balancing policies, AuthorizationPolicies, RequestAuthentications).
+ * Built in one place from one read of the files, so a reload swaps all of it at once.
  */
 import {
   type BuildOptions,
@@ -17,7 +17,12 @@ import {
   type CompiledPolicies,
   compileRequestAuthentications,
 } from "../policy/mod.ts";
-import { compileRoutes, type RouteTable } from "../routes/mod.ts";
+import {
+  compileDestinationRules,
+  compileRoutes,
+  type LbPolicies,
+  type RouteTable,
+} from "../routes/mod.ts";
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from "./mesh_config.ts";
 
 /** The frozen config of one load. */
@@ -25,6 +30,8 @@ export interface ProxyConfig {
   readonly version: number;
   readonly mesh: Snapshot;
   readonly routes: RouteTable;
+  /** Load-balancing policy per service host and port, from DestinationRules. */
+  readonly lb: LbPolicies;
   readonly authz: CompiledPolicies;
   readonly authn: CompiledAuthn;
 }
@@ -59,6 +66,7 @@ export function buildConfig(
   const routes = compileRoutes(documents, mesh, {
     gateway: { namespace: options.namespace, name: options.name },
   });
+  const lb = compileDestinationRules(documents);
   const context = { self: mesh.self, rootNamespace: meshConfig.rootNamespace, mesh };
   const authz = compileAuthorizationPolicies(documents, {
     ...context,
@@ -71,14 +79,26 @@ export function buildConfig(
       version,
       mesh,
       routes: routes.table,
+      lb: lb.lb,
       authz: authz.policies,
       authn: authn.authn,
     }),
-    problems: [...built.problems, ...routes.problems, ...authz.problems, ...authn.problems],
+    problems: [
+      ...built.problems,
+      ...routes.problems,
+      ...lb.problems,
+      ...authz.problems,
+      ...authn.problems,
+    ],
   };
 }
 
 /** Sorted JSON of the config for `/config_dump`. */
 export function dumpConfig(config: ProxyConfig): unknown {
-  return { version: config.version, mesh: dumpSnapshot(config.mesh), routes: config.routes };
+  return {
+    version: config.version,
+    mesh: dumpSnapshot(config.mesh),
+    routes: config.routes,
+    lb: config.lb,
+  };
 }

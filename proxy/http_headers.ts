@@ -52,3 +52,43 @@ export function ensureRequestId(headers: HeaderMap): string {
   }
   return id;
 }
+
+/**
+ * How one header edit applies, after Envoy's ext_authz header mutations
+ * (`source/extensions/filters/common/ext_authz/ext_authz_grpc_impl.cc`): `set` replaces every
+ * value or adds, `add` adds another field, `append` joins the value to the existing ones with `,`
+ * (or adds it), `addIfAbsent` and `overwriteIfExists` act only when the field is absent or
+ * present, `remove` drops every value.
+ */
+export type HeaderAction =
+  | "set"
+  | "add"
+  | "append"
+  | "addIfAbsent"
+  | "overwriteIfExists"
+  | "remove";
+
+/** One header edit. */
+export interface HeaderEdit {
+  readonly name: string;
+  /** Ignored by `remove`. */
+  readonly value: string;
+  readonly action: HeaderAction;
+}
+
+/**
+ * Applies edits in order.
+ *
+ * @param headers Edited in place
+ * @param edits The edits
+ */
+export function applyHeaderEdits(headers: HeaderMap, edits: readonly HeaderEdit[]): void {
+  for (const { name, value, action } of edits) {
+    const present = headers.has(name);
+    if (action === "set" || (action === "overwriteIfExists" && present)) headers.set(name, value);
+    else if (action === "add" || (action === "addIfAbsent" && !present)) headers.add(name, value);
+    else if (action === "append") {
+      headers.set(name, present ? `${headers.joined(name)},${value}` : value);
+    } else if (action === "remove") headers.delete(name);
+  }
+}

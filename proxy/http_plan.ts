@@ -1,13 +1,15 @@
 /**
  * Decides where one HTTP request goes (pure, STYLE habit 5): attached routes are matched and
  * their filters planned, a backend is picked by weight, and the result is a plain plan the router
- * carries out: answer now, or forward to a set of endpoints with a retry and timeout policy.
+ * carries out: answer now, or forward to a set of endpoints with a load-balancing, retry and
+ * timeout policy.
  */
 import { LocalReply, type RequestHead } from "../http/mod.ts";
 import type { Endpoint, PortProtocol } from "../mesh/mod.ts";
 import {
   type Backend,
   DEFAULT_RETRY,
+  type LbPolicy,
   matchHttp,
   pickBackend,
   planRequest,
@@ -23,6 +25,8 @@ export interface ForwardPlan {
   readonly kind: "forward";
   readonly request: RequestHead;
   readonly endpoints: readonly Endpoint[];
+  /** How to choose among `endpoints`: the backend service port's DestinationRule policy. */
+  readonly lbPolicy: LbPolicy;
   /** Upstream codec, from the backend port's protocol. */
   readonly codec: HttpCodec;
   /** Service FQDN, for the tunnel's `forwarded: host=`. */
@@ -66,6 +70,7 @@ export function planHttp(
       kind: "forward",
       request,
       endpoints: [d.endpoint],
+      lbPolicy: "LEAST_REQUEST",
       codec: codecFor(d.protocol, state.codec),
       label: `${d.workload.kind} ${d.workload.namespace}/${d.workload.name}:${d.port}`,
       retry: DEFAULT_RETRY,
@@ -82,6 +87,7 @@ export function planHttp(
       kind: "forward",
       request,
       endpoints: d.port.endpoints,
+      lbPolicy: state.config.lb.lbPolicyFor(service.hostname, d.port.port),
       codec: codecFor(d.port.protocol, state.codec),
       host: service.hostname,
       label: `${service.kind} ${service.namespace}/${service.name}:${d.port.port}`,
@@ -110,6 +116,7 @@ export function planHttp(
     kind: "forward",
     request: requestForBackend(plan.request, backend),
     endpoints: backend.port.endpoints,
+    lbPolicy: state.config.lb.lbPolicyFor(s.hostname, backend.port.port),
     codec: codecFor(backend.port.protocol, state.codec),
     host: s.hostname,
     label: `${s.kind} ${s.namespace}/${s.name}:${backend.port.port}`,

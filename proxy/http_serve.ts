@@ -9,6 +9,7 @@ import {
   EMPTY_BODY,
   type Exchange,
   type Filter,
+  grpcStatusForHttp,
   type H1Exchange,
   HeaderMap,
   HttpContext,
@@ -115,27 +116,6 @@ function isGrpc(headers: HeaderMap): boolean {
   return headers.get("content-type")?.startsWith("application/grpc") ?? false;
 }
 
-/** Envoy's HTTP-to-gRPC status mapping for local replies (`Grpc::Utility::httpToGrpcStatus`). */
-function grpcStatusOf(http: number): number {
-  switch (http) {
-    case 400:
-      return 13;
-    case 401:
-      return 16;
-    case 403:
-      return 7;
-    case 404:
-      return 12;
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return 14;
-    default:
-      return 2;
-  }
-}
-
 /** A local reply to a gRPC request as a trailers-only gRPC response (HTTP 200). */
 function grpcReply(reply: LocalReply) {
   const message = typeof reply.body === "string"
@@ -143,7 +123,7 @@ function grpcReply(reply: LocalReply) {
     : new TextDecoder().decode(reply.body);
   const headers = new HeaderMap([
     ["content-type", "application/grpc"],
-    ["grpc-status", String(grpcStatusOf(reply.status))],
+    ["grpc-status", String(grpcStatusForHttp(reply.status))],
   ]);
   if (message) headers.set("grpc-message", encodeURIComponent(message));
   return { head: { status: 200, headers }, body: EMPTY_BODY };

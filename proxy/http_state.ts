@@ -3,11 +3,12 @@
  * where it is going, the config it started with, and what routing decided.
  */
 import type { Duplex } from "node:stream";
-import type { Destination, Endpoint } from "../mesh/mod.ts";
+import type { Destination, Endpoint, Service } from "../mesh/mod.ts";
 import type { RequestAuth } from "../policy/mod.ts";
 import type { HttpRouteMatch } from "../routes/mod.ts";
 import type { Peer } from "../tunnel/mod.ts";
 import type { ProxyConfig } from "./config.ts";
+import type { HeaderEdit } from "./http_headers.ts";
 
 /** How the inner protocol of a connection is spoken. */
 export type HttpCodec = "http1" | "h2c";
@@ -23,6 +24,8 @@ export interface HttpSession {
   readonly target: { readonly address: string; readonly port: number };
   /** Codec spoken downstream. */
   readonly codec: HttpCodec;
+  /** The CONNECT's `baggage` header, for source labels the model does not know. */
+  readonly baggage?: string;
 }
 
 /** Per-request state; the mutable slots are filled by the router. */
@@ -34,6 +37,8 @@ export interface RequestState extends HttpSession {
   backend?: string;
   /** The endpoint of the last try. */
   endpoint?: Endpoint;
+  /** The backend service the router sent to, when routes chose one. */
+  backendService?: Service;
   /** Tries made (1 without retries). */
   attempts: number;
   /** The upstream's raw stream after it answered an upgrade with 101. */
@@ -43,5 +48,5 @@ export interface RequestState extends HttpSession {
   /** The policy that decided, `ns[..]-policy[..]-rule[..]`, for the access log. */
   policy?: string;
   /** Response header edits asked for by an ext_authz allow. */
-  responseHeaders?: [string, string][];
+  responseHeaders?: HeaderEdit[];
 }

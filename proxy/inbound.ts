@@ -26,6 +26,7 @@ import { tcpAuthzRequest } from "./policy_filters.ts";
 import { NoEndpointError, type Outbound, type Upstream } from "./outbound.ts";
 import { downstreamCodec, type HttpInputs, serveHttp } from "./http_serve.ts";
 import { sniff } from "./sniff.ts";
+import { type IstioMetrics, recordTcp, type TcpConnection } from "../telemetry/mod.ts";
 import { tcpTarget } from "./tcp_plan.ts";
 
 /** A CONNECT that may proceed. */
@@ -145,6 +146,8 @@ export interface InboundInputs {
   readonly http: HttpInputs;
   /** Wait for a client's first bytes on ports of unknown protocol. @default 1000 */
   readonly sniffTimeoutMs?: number;
+  /** Istio's standard metrics, for TCP connections (HTTP is the chain's metrics filter). */
+  readonly metrics?: IstioMetrics;
 }
 
 /**
@@ -189,6 +192,7 @@ async function serveConnect(inputs: InboundInputs, request: InboundStream): Prom
     client: plan.client,
     target: plan.target,
     codec: kind,
+    baggage: baggageOf(request.headers),
   }, inputs.http);
 }
 
@@ -214,7 +218,17 @@ async function relayTcp(
     config.authz,
     tcpAuthzRequest({ ...plan, peer: request.peer }),
   );
+  const facts = {
+    mesh: config.mesh,
+    identity: request.peer.identity,
+    client: plan.client,
+    baggage: baggageOf(request.headers),
+    destination: plan.destination,
+  };
+  const meter = (extra: Partial<TcpConnection> = {}) =>
+    inputs.metrics ? recordTcp(inputs.metrics, { ...facts, ...extra }) : undefined;
   if (!decision.allow) {
+    meter()?.close({ sent: 0, received: 0 });
     // ztunnel answers an L4 policy denial with 401 on the CONNECT; after a 200 we can only close.
     if (accepted) accepted.destroy();
     else request.refuse(401);
@@ -231,6 +245,7 @@ async function relayTcp(
   try {
     upstream = await inputs.outbound.connect(target, { client: plan.client, host: plan.host });
   } catch (e) {
+    meter({ flag: e instanceof NoEndpointError ? "UH" : "UF" })?.close({ sent: 0, received: 0 });
     if (accepted) accepted.destroy();
     else request.refuse(503);
     log.warn("Upstream failed", {
@@ -242,9 +257,13 @@ async function relayTcp(
     });
     return;
   }
+  const tcp = meter({ endpoint: upstream.endpoint });
+  let sent = 0, received = 0;
   try {
     if (request.gone) throw new Error("Client went away before the upstream answered");
     const result = await splice(accepted ?? request.accept(), upstream.tunnel.stream);
+    sent = result.bToA;
+    received = result.aToB;
     log.info("Connection closed", {
       ...record,
       destination: target.label,
@@ -259,6 +278,13 @@ async function relayTcp(
     upstream.tunnel.stream.destroy();
     log.warn("Connection aborted", { ...record, reason: e });
   } finally {
+    tcp?.close({ sent, received });
     upstream.done();
   }
+}
+
+/** The CONNECT's `baggage` header as one string. */
+function baggageOf(headers: InboundRequest["headers"]): string | undefined {
+  const b = headers["baggage"];
+  return Array.isArray(b) ? b.join(",") : b === undefined ? undefined : String(b);
 }

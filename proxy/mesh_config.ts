@@ -5,24 +5,37 @@
  */
 import { parse } from "yaml";
 
-/** An `envoyExtAuthzHttp` provider as users write it. */
-export interface ExtAuthzHttpProvider {
+/** What both ext_authz provider kinds share. */
+interface ExtAuthzCommon {
   readonly name: string;
   /** `host` or `ns/host` of the authorization service. */
   readonly service: string;
   readonly port: number;
   /** @default 600 s */
   readonly timeoutMs: number;
-  readonly pathPrefix: string;
   readonly failOpen: boolean;
   /** @default 403 */
   readonly statusOnError: number;
+}
+
+/** An `envoyExtAuthzHttp` provider as users write it. */
+export interface ExtAuthzHttpProvider extends ExtAuthzCommon {
+  readonly kind: "http";
+  readonly pathPrefix: string;
   readonly includeRequestHeadersInCheck: readonly string[];
   readonly includeAdditionalHeadersInCheck: Readonly<Record<string, string>>;
   readonly headersToUpstreamOnAllow: readonly string[];
   readonly headersToDownstreamOnAllow: readonly string[];
   readonly headersToDownstreamOnDeny: readonly string[];
 }
+
+/** An `envoyExtAuthzGrpc` provider as users write it: Envoy's `Authorization/Check` over h2c. */
+export interface ExtAuthzGrpcProvider extends ExtAuthzCommon {
+  readonly kind: "grpc";
+}
+
+/** A CUSTOM authorization provider of either kind. */
+export type ExtAuthzProvider = ExtAuthzHttpProvider | ExtAuthzGrpcProvider;
 
 /** The MeshConfig fields in use. */
 export interface MeshConfig {
@@ -33,7 +46,10 @@ export interface MeshConfig {
   readonly pathNormalization: "NONE" | "BASE" | "MERGE_SLASHES" | "DECODE_AND_MERGE_SLASHES";
   /** Every provider name (any type), for CUSTOM policies naming one. */
   readonly providerNames: readonly string[];
-  readonly extAuthzHttp: ReadonlyMap<string, ExtAuthzHttpProvider>;
+  /** ext_authz providers (`envoyExtAuthzHttp`, `envoyExtAuthzGrpc`) by name. */
+  readonly extAuthz: ReadonlyMap<string, ExtAuthzProvider>;
+  /** Settings read but not honoured, for the operator's log. */
+  readonly warnings: readonly string[];
 }
 
 /** Istio's defaults when no mesh config is given. */
@@ -42,7 +58,8 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = Object.freeze({
   trustDomainAliases: [],
   pathNormalization: "BASE",
   providerNames: [],
-  extAuthzHttp: new Map(),
+  extAuthz: new Map(),
+  warnings: [],
 });
 
 /**
@@ -57,33 +74,28 @@ export function parseMeshConfig(text: string, file: string): MeshConfig {
   let doc: any = parse(text) ?? {};
   if (doc.kind === "ConfigMap") doc = parse(String(doc.data?.mesh ?? "")) ?? {};
   const providers = Array.isArray(doc.extensionProviders) ? doc.extensionProviders : [];
-  const extAuthzHttp = new Map<string, ExtAuthzHttpProvider>();
+  const extAuthz = new Map<string, ExtAuthzProvider>();
+  const warnings: string[] = [];
   for (const [i, p] of providers.entries()) {
     if (typeof p?.name !== "string") {
       throw new Error(`${file}: extensionProviders[${i}].name is missing`);
     }
-    const h = p.envoyExtAuthzHttp;
-    if (!h) continue;
-    const port = Number(h.port);
-    if (typeof h.service !== "string" || !Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new Error(
-        `${file}: extensionProviders[${i}] (${p.name}) needs envoyExtAuthzHttp.service and port`,
-      );
+    const at = `${file}: extensionProviders[${i}] (${p.name})`;
+    const kind = p.envoyExtAuthzHttp
+      ? "envoyExtAuthzHttp"
+      : p.envoyExtAuthzGrpc
+      ? "envoyExtAuthzGrpc"
+      : undefined;
+    if (!kind) continue;
+    const common = commonOf(p.name, p[kind], `${at} needs ${kind}.service and port`);
+    // The body is never buffered for a check; Envoy would send up to maxRequestBytes of it.
+    if (p[kind].includeRequestBodyInCheck) {
+      warnings.push(`${at}: ${kind}.includeRequestBodyInCheck is ignored, no body is sent`);
     }
-    extAuthzHttp.set(p.name, {
-      name: p.name,
-      service: h.service,
-      port,
-      timeoutMs: durationMs(h.timeout) ?? 600_000,
-      pathPrefix: String(h.pathPrefix ?? ""),
-      failOpen: h.failOpen === true,
-      statusOnError: Number(h.statusOnError ?? 403) || 403,
-      includeRequestHeadersInCheck: lower(h.includeRequestHeadersInCheck),
-      includeAdditionalHeadersInCheck: { ...(h.includeAdditionalHeadersInCheck ?? {}) },
-      headersToUpstreamOnAllow: lower(h.headersToUpstreamOnAllow),
-      headersToDownstreamOnAllow: lower(h.headersToDownstreamOnAllow),
-      headersToDownstreamOnDeny: lower(h.headersToDownstreamOnDeny),
-    });
+    extAuthz.set(
+      p.name,
+      kind === "envoyExtAuthzGrpc" ? { ...common, kind: "grpc" } : httpOf(common, p[kind]),
+    );
   }
   return Object.freeze({
     rootNamespace: String(doc.rootNamespace ?? "istio-system"),
@@ -92,8 +104,43 @@ export function parseMeshConfig(text: string, file: string): MeshConfig {
       : [],
     pathNormalization: doc.pathNormalization?.normalization ?? "BASE",
     providerNames: providers.map((p: { name: string }) => p.name),
-    extAuthzHttp,
+    extAuthz,
+    warnings,
   });
+}
+
+/**
+ * The fields both kinds share. `clearRouteCache` needs no flag here: routes are matched after
+ * CUSTOM authorization, on the edited headers, always.
+ */
+// deno-lint-ignore no-explicit-any
+function commonOf(name: string, h: any, missing: string): ExtAuthzCommon {
+  const port = Number(h.port);
+  if (typeof h.service !== "string" || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(missing);
+  }
+  return {
+    name,
+    service: h.service,
+    port,
+    timeoutMs: durationMs(h.timeout) ?? 600_000,
+    failOpen: h.failOpen === true,
+    statusOnError: Number(h.statusOnError ?? 403) || 403,
+  };
+}
+
+// deno-lint-ignore no-explicit-any
+function httpOf(common: ExtAuthzCommon, h: any): ExtAuthzHttpProvider {
+  return {
+    ...common,
+    kind: "http",
+    pathPrefix: String(h.pathPrefix ?? ""),
+    includeRequestHeadersInCheck: lower(h.includeRequestHeadersInCheck),
+    includeAdditionalHeadersInCheck: { ...(h.includeAdditionalHeadersInCheck ?? {}) },
+    headersToUpstreamOnAllow: lower(h.headersToUpstreamOnAllow),
+    headersToDownstreamOnAllow: lower(h.headersToDownstreamOnAllow),
+    headersToDownstreamOnDeny: lower(h.headersToDownstreamOnDeny),
+  };
 }
 
 /** Reads a MeshConfig file. @throws Error naming the file */

@@ -45,7 +45,9 @@ export { authnFilter, authzFilter, customAuthzFilter, policyTarget } from "./pol
 export { ExtAuthz, type ExtAuthzInputs, type ExtAuthzVerdict } from "./ext_authz.ts";
 export {
   DEFAULT_MESH_CONFIG,
+  type ExtAuthzGrpcProvider,
   type ExtAuthzHttpProvider,
+  type ExtAuthzProvider,
   type MeshConfig,
   parseMeshConfig,
   readMeshConfig,

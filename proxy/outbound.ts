@@ -3,7 +3,7 @@
  * `planUpstream` decides (pure); `Outbound.connect` carries the plan out over the pool.
  */
 import type { Destination, Endpoint } from "../mesh/mod.ts";
-import type { LeastRequestBalancer } from "../routes/mod.ts";
+import type { Balancer, LbPolicy } from "../routes/mod.ts";
 import type { Tunnel, TunnelTarget } from "../tunnel/mod.ts";
 import { buildForwarded, nodeText } from "./forwarded.ts";
 
@@ -42,9 +42,11 @@ export function endpointsOf(destination: Destination): readonly Endpoint[] {
   return destination.kind === "service" ? destination.port.endpoints : [destination.endpoint];
 }
 
-/** Where a TCP connection may go: endpoints to balance over, and a label for logs. */
+/** Where a TCP connection may go: endpoints to balance over and how, and a label for logs. */
 export interface TcpTarget {
   readonly endpoints: readonly Endpoint[];
+  /** The service port's DestinationRule policy; least request for a workload. */
+  readonly lbPolicy: LbPolicy;
   /** `Kind ns/name:port`. */
   readonly label: string;
 }
@@ -57,7 +59,7 @@ export interface TunnelOpener {
 /** Inputs of {@link Outbound}. */
 export interface OutboundInputs {
   readonly opener: TunnelOpener;
-  readonly balancer: LeastRequestBalancer;
+  readonly balancer: Balancer;
   /** @default 15008 */
   readonly ztunnelPort: number;
 }
@@ -87,14 +89,14 @@ export class Outbound {
   }
 
   /**
-   * Picks one of the target's endpoints and opens a tunnel to it.
+   * Picks one of the target's endpoints by its policy and opens a tunnel to it.
    *
-   * @param target The endpoints to choose from, and a label for errors
+   * @param target The endpoints to choose from, the policy, and a label for errors
    * @param context Original client and service host
    * @throws NoEndpointError when there is no endpoint; TunnelError when the tunnel fails
    */
   async connect(target: TcpTarget, context: UpstreamContext): Promise<Upstream> {
-    const pick = this.#inputs.balancer.pick(target.endpoints);
+    const pick = this.#inputs.balancer.pick(target.endpoints, undefined, target.lbPolicy);
     if (!pick) throw new NoEndpointError(target.label);
     const plan = planUpstream(pick.endpoint, context, this.#inputs.ztunnelPort);
     try {

@@ -17,6 +17,7 @@ import {
 } from "../policy/mod.ts";
 import type { ExtAuthz } from "./ext_authz.ts";
 import { ipOf } from "./forwarded.ts";
+import { applyHeaderEdits } from "./http_headers.ts";
 import type { RequestState } from "./http_state.ts";
 
 /** The policy target of a destination: its service, or "a workload". */
@@ -82,14 +83,12 @@ export function customAuthzFilter(extAuthz: ExtAuthz): Filter<RequestState> {
           detail: `ext_authz ${check.provider} denied (${check.policy}): ${verdict.reason}`,
         });
       }
-      for (const [name, value] of verdict.upstreamHeaders) {
-        ctx.request.head.headers.set(name, value);
-      }
+      applyHeaderEdits(ctx.request.head.headers, verdict.upstreamHeaders);
       (ctx.state.responseHeaders ??= []).push(...verdict.downstreamHeaders);
     }
     await next();
     const extra = ctx.state.responseHeaders;
-    if (extra && ctx.response) { for (const [n, v] of extra) ctx.response.head.headers.set(n, v); }
+    if (extra && ctx.response) applyHeaderEdits(ctx.response.head.headers, extra);
   };
 }
 

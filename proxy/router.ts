@@ -1,8 +1,8 @@
 /**
- * The last filter of the chain: carries out the routing plan. It picks endpoints by least request
- * (avoiding ones already tried, as Envoy's `previous_hosts`), sends over pooled upstream
- * connections, retries per policy, enforces timeouts, fires mirrors, and turns upstream failures
- * into Envoy's local replies and response flags.
+ * The last filter of the chain: carries out the routing plan. It picks endpoints by the plan's
+ * load-balancing policy (avoiding ones already tried, as Envoy's `previous_hosts`), sends over
+ * pooled upstream connections, retries per policy, enforces timeouts, fires mirrors, and turns
+ * upstream failures into Envoy's local replies and response flags.
  *
  * Invariants:
  * - A request with a body is retried only when the failed try never reached the upstream
@@ -19,12 +19,7 @@ import {
 } from "../http/mod.ts";
 import { log } from "../log/mod.ts";
 import type { Endpoint } from "../mesh/mod.ts";
-import {
-  type LeastRequestBalancer,
-  planResponse,
-  shouldRetry,
-  type TryOutcome,
-} from "../routes/mod.ts";
+import { type Balancer, planResponse, shouldRetry, type TryOutcome } from "../routes/mod.ts";
 import { TunnelError } from "../tunnel/mod.ts";
 import type { HttpUpstreams } from "./http_pool.ts";
 import { type ForwardPlan, planHttp } from "./http_plan.ts";
@@ -34,7 +29,7 @@ import { onBodyEnd } from "./http_pool.ts";
 /** Inputs of {@link router}. */
 export interface RouterInputs {
   readonly upstreams: HttpUpstreams;
-  readonly balancer: LeastRequestBalancer;
+  readonly balancer: Balancer;
   /** @default Math.random */
   readonly random?: () => number;
   /** How long an endpoint that refused a connection is passed over. @default 5000 */
@@ -66,6 +61,7 @@ export function router(inputs: RouterInputs): Filter<RequestState> {
       return;
     }
     ctx.state.backend = plan.label;
+    if (plan.backend?.kind === "service") ctx.state.backendService = plan.backend.service;
     if (isUpgrade(plan)) return await upgrade(inputs, ctx, plan);
     if (plan.routePlan) fireMirrors(inputs, ctx, plan, random);
     const response = await withTimeout(plan.timeouts.requestMs, () => tries(inputs, ctx, plan));
@@ -86,7 +82,7 @@ async function tries(
   const tried = new Set<Endpoint>();
   const body = ctx.request.body;
   for (let attempt = 1;; attempt++) {
-    const pick = inputs.balancer.pick(plan.endpoints, tried);
+    const pick = inputs.balancer.pick(plan.endpoints, tried, plan.lbPolicy);
     if (!pick) throw noHealthyUpstream(plan.label);
     tried.add(pick.endpoint);
     ctx.state.endpoint = pick.endpoint;
@@ -137,7 +133,7 @@ function isUpgrade(plan: ForwardPlan): boolean {
 
 /** A WebSocket-style upgrade: one try over its own connection; a 101 hands over the stream. */
 async function upgrade(inputs: RouterInputs, ctx: HttpContext<RequestState>, plan: ForwardPlan) {
-  const pick = inputs.balancer.pick(plan.endpoints);
+  const pick = inputs.balancer.pick(plan.endpoints, undefined, plan.lbPolicy);
   if (!pick) throw noHealthyUpstream(plan.label);
   ctx.state.endpoint = pick.endpoint;
   ctx.state.attempts = 1;
@@ -218,10 +214,12 @@ function fireMirrors(
   if (ctx.request.body.length !== 0) return;
   for (const m of plan.routePlan?.mirrors ?? []) {
     if (random() * 100 >= m.percent) continue;
-    const pick = inputs.balancer.pick(m.backend.port.endpoints);
+    const { service, port } = m.backend;
+    const policy = ctx.state.config.lb.lbPolicyFor(service.hostname, port.port);
+    const pick = inputs.balancer.pick(port.endpoints, undefined, policy);
     if (!pick) continue;
     const head = { ...plan.request, headers: plan.request.headers.clone() };
-    inputs.upstreams.send(pick.endpoint, plan.codec, m.backend.service.hostname, head, EMPTY_BODY)
+    inputs.upstreams.send(pick.endpoint, plan.codec, service.hostname, head, EMPTY_BODY)
       .then((res) => res.body.cancel(), () => {})
       .finally(pick.done);
   }

@@ -4,12 +4,21 @@
  * GRPCRoute and TCPRoute (GAMMA mesh binding) are compiled at load into a frozen
  * {@link RouteTable} looked up by Service port; requests are matched by precedence, filters are
  * planned as plain data, backends are picked by weight, and retry and timeout policies are data
- * for the proxy to carry out. Endpoint load balancing (least request) lives here too.
+ * for the proxy to carry out. Endpoint load balancing lives here too: the policy per service
+ * port comes from DestinationRules compiled into a frozen {@link LbPolicies} lookup, and one
+ * {@link Balancer} carries out least request (the default), round robin or random.
  *
  * Must not: open sockets (the proxy does), read the clock, or keep mutable state beyond the
- * balancer's in-flight counts.
+ * balancer's in-flight counts, ejections and round-robin cursors.
  */
-export { type Balanced, LeastRequestBalancer, type Pick } from "./lb.ts";
+export { type Balanced, Balancer, type LbPolicy, type Pick } from "./lb.ts";
+export {
+  compileDestinationRules,
+  DESTINATION_RULE_API_VERSIONS,
+  type LbCompileResult,
+  type LbPolicies,
+  NO_LB_POLICIES,
+} from "./destination_rule.ts";
 export type {
   GRPCRoute,
   HTTPRoute,

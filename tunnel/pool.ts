@@ -229,10 +229,6 @@ export function identityMatches(got: string, wanted: string): boolean {
   return wanted.endsWith("/") ? got.startsWith(wanted) : got === wanted;
 }
 
-function hostPart(address: string): string {
-  return address.includes(":") ? `[${address}]` : address;
-}
-
 function awaitResponse(
   stream: H2Stream,
   target: TunnelTarget,

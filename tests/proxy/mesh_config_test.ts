@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { parseMeshConfig } from "../../proxy/mesh_config.ts";
+
+Deno.test("parseMeshConfig() reads envoyExtAuthzGrpc providers with Istio's defaults", () => {
+  const config = parseMeshConfig(
+    `extensionProviders:
+  - name: authz-grpc
+    envoyExtAuthzGrpc: { service: ns1/authz.ns1.svc.cluster.local, port: 9000 }
+  - name: strict
+    envoyExtAuthzGrpc:
+      service: authz.ns1.svc.cluster.local
+      port: "9001"
+      timeout: 1.5s
+      failOpen: true
+      statusOnError: 503
+      includeRequestBodyInCheck: { maxRequestBytes: 1024 }
+  - name: authz-http
+    envoyExtAuthzHttp: { service: http.ns1.svc.cluster.local, port: 8000 }
+  - name: prometheus
+    prometheus: {}`,
+    "mesh.yaml",
+  );
+  assert.deepEqual(config.extAuthz.get("authz-grpc"), {
+    kind: "grpc",
+    name: "authz-grpc",
+    service: "ns1/authz.ns1.svc.cluster.local",
+    port: 9000,
+    timeoutMs: 600_000,
+    failOpen: false,
+    statusOnError: 403,
+  });
+  assert.deepEqual(config.extAuthz.get("strict"), {
+    kind: "grpc",
+    name: "strict",
+    service: "authz.ns1.svc.cluster.local",
+    port: 9001,
+    timeoutMs: 1_500,
+    failOpen: true,
+    statusOnError: 503,
+  });
+  assert.equal(config.extAuthz.get("authz-http")?.kind, "http");
+  assert.equal(config.extAuthz.has("prometheus"), false);
+  assert.deepEqual(config.providerNames, ["authz-grpc", "strict", "authz-http", "prometheus"]);
+  assert.deepEqual(config.warnings, [
+    "mesh.yaml: extensionProviders[1] (strict): envoyExtAuthzGrpc.includeRequestBodyInCheck is ignored, no body is sent",
+  ]);
+});
+
+Deno.test("parseMeshConfig() refuses an ext_authz provider without service or port", () => {
+  assert.throws(
+    () =>
+      parseMeshConfig(
+        `extensionProviders: [{ name: g, envoyExtAuthzGrpc: { service: a, port: 0 } }]`,
+        "mesh.yaml",
+      ),
+    /mesh\.yaml: extensionProviders\[0\] \(g\) needs envoyExtAuthzGrpc\.service and port/,
+  );
+});
