@@ -4,9 +4,9 @@
  * (`svc`, `svc.ns`, `svc.ns.svc.cluster.local`, a ServiceEntry host, with or without port), so
  * people can `curl` their routes and policies with no cluster and no ztunnel.
  */
-import net from "node:net";
 import { type Exchange, LocalReply, serveH1 } from "../http/mod.ts";
 import { bind, type Destination, type Service, type Snapshot } from "../mesh/mod.ts";
+import { listenTcp, type TcpListener } from "../tunnel/mod.ts";
 import type { ProxyConfig } from "./config.ts";
 import { nodeText } from "./forwarded.ts";
 import { handleExchange, type HttpInputs } from "./http_serve.ts";
@@ -66,13 +66,8 @@ function findService(mesh: Snapshot, name: string): Service | undefined {
  *
  * @returns The bound address and a close function
  */
-export function listenDevHttp(
-  options: DevHttpOptions,
-): Promise<{ address: string; port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+export function listenDevHttp(options: DevHttpOptions): Promise<TcpListener> {
+  return listenTcp(options.hostname, options.port, (socket) => {
     socket.on("error", () => {});
     const client = nodeText(socket.remoteAddress ?? "", socket.remotePort ?? 0);
     const peer = {
@@ -96,21 +91,6 @@ export function listenDevHttp(
         codec: "http1" as const,
       };
       return handleExchange(ex, session, options.http);
-    });
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.hostname, () => {
-      const bound = server.address() as net.AddressInfo;
-      resolve({
-        address: bound.address,
-        port: bound.port,
-        close: () =>
-          new Promise((r) => {
-            for (const s of sockets) s.destroy();
-            server.close(() => r());
-          }),
-      });
     });
   });
 }

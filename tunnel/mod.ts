@@ -26,6 +26,7 @@ export {
   refuse,
 } from "./server.ts";
 export { PlainOpener } from "./plain.ts";
+export { listenTcp, type TcpListener } from "./listen.ts";
 export { listenSandwich, type SandwichConnection, type SandwichServer } from "./sandwich.ts";
 export {
   encodeProxyV2,

@@ -10,6 +10,7 @@
  */
 import net from "node:net";
 import { log } from "../log/mod.ts";
+import { listenTcp, type TcpListener } from "./listen.ts";
 import { parseProxyV2, type ProxyHeader, TLV_PEER_IDENTITY } from "./proxy_protocol.ts";
 
 /** One accepted sandwich connection, after its header. */
@@ -22,11 +23,7 @@ export interface SandwichConnection {
 }
 
 /** A listening sandwich server. */
-export interface SandwichServer {
-  readonly address: string;
-  readonly port: number;
-  close(): Promise<void>;
-}
+export type SandwichServer = TcpListener;
 
 /**
  * Listens for PROXY-v2-prefixed connections.
@@ -43,28 +40,9 @@ export function listenSandwich(
   options: { headerTimeoutMs?: number } = {},
 ): Promise<SandwichServer> {
   const timeoutMs = options.headerTimeoutMs ?? 5_000;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    socket.setNoDelay(true);
+  return listenTcp(hostname, port, (socket) => {
     socket.on("error", (e) => log.debug("Sandwich connection error", { reason: e }));
     readHeader(socket, timeoutMs, handler);
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, hostname, () => {
-      const bound = server.address() as net.AddressInfo;
-      resolve({
-        address: bound.address,
-        port: bound.port,
-        close: () =>
-          new Promise((r) => {
-            for (const s of sockets) s.destroy();
-            server.close(() => r());
-          }),
-      });
-    });
   });
 }
 
