@@ -6,10 +6,8 @@
  */
 import assert from "node:assert/strict";
 import type { ServerHttp2Stream } from "node:http2";
-import { CLIENT_ID, startMesh } from "../fixtures/mesh.ts";
-import { spiffe } from "../fixtures/pki.ts";
+import { CLIENT_ID } from "../fixtures/mesh.ts";
 import { concat } from "../fixtures/streams.ts";
-import { DEFAULT_TUNNEL_CONFIG, serveDestination } from "../../tunnel/mod.ts";
 import {
   type CheckRequest,
   type CheckResponse,
@@ -18,7 +16,8 @@ import {
   grpcFrame,
   grpcUnframe,
 } from "../../proxy/ext_authz_grpc.ts";
-import { header, Http1, json, startH2Backends, startHttpBackends } from "./_l7.ts";
+import { header, Http1, json, startH2Backends } from "./_l7.ts";
+import { startAuthzMesh } from "./_authz_mesh.ts";
 
 const VIP = "127.10.16.1";
 const POD = { name: "echo-1", ip: "127.0.16.1" };
@@ -108,36 +107,20 @@ function answer(stream: ServerHttp2Stream, path: string | undefined, seen: Check
 
 /** The mesh with an HTTP backend, the gRPC ext_authz server and the policy above. */
 async function grpcAuthzMesh(waypointIp: string) {
-  const backends = await startHttpBackends([POD.ip]);
   const seen: CheckRequest[] = [];
   const authz = await startH2Backends([AUTHZ_POD], (stream, headers) => {
     answer(stream, headers[":path"] as string | undefined, seen);
   });
-  const mesh = await startMesh({
+  const p = await startAuthzMesh({
     waypointIp,
     vip: VIP,
-    pods: [POD],
-    ports: [{ name: "http", port: 80, targetPort: backends.port }],
-    extraYaml: POLICIES.replace("EXT_PORT", String(authz.port)),
+    pod: POD,
+    authzPod: AUTHZ_POD,
+    authz,
+    yaml: POLICIES,
     meshConfig: MESH_CONFIG,
   });
-  // The ext_authz pod's own destination-ztunnel stand-in, on the port every pod's uses.
-  const [authzZtunnel] = await serveDestination([{ host: AUTHZ_POD, port: mesh.ztunnelPort }], {
-    identity: await mesh.pki.identity(spiffe("ns1", "ext-authz")),
-    config: DEFAULT_TUNNEL_CONFIG,
-  });
-  return {
-    mesh,
-    backends,
-    authz,
-    seen,
-    async [Symbol.asyncDispose]() {
-      await authzZtunnel.close(100);
-      await mesh[Symbol.asyncDispose]();
-      await backends[Symbol.asyncDispose]();
-      await authz[Symbol.asyncDispose]();
-    },
-  };
+  return Object.assign(p, { seen });
 }
 
 Deno.test("waypoint asks the ext_authz gRPC provider for CUSTOM paths and obeys its answer", async () => {

@@ -4,10 +4,9 @@
  * loopback addresses 127.0.8.x (pods), 127.10.8.1 (VIP) and 127.0.8.200+ (waypoints).
  */
 import assert from "node:assert/strict";
-import { startMesh } from "../fixtures/mesh.ts";
 import { SHARED_FIXTURES } from "../policy/_fixtures.ts";
-import { spiffe } from "../fixtures/pki.ts";
-import { DEFAULT_TUNNEL_CONFIG, serveDestination, TunnelError } from "../../tunnel/mod.ts";
+import { TunnelError } from "../../tunnel/mod.ts";
+import { startAuthzMesh } from "./_authz_mesh.ts";
 import { header, Http1, json, startHttpBackends } from "./_l7.ts";
 
 const VIP = "127.10.8.1";
@@ -84,7 +83,6 @@ extensionProviders:
 
 /** The mesh with HTTP backends, the ext_authz server and the policies above. */
 async function policyMesh(waypointIp: string) {
-  const backends = await startHttpBackends([POD.ip]);
   // The ext_authz server allows when the check carries `x-ext-allow: yes`.
   const authz = await startHttpBackends([AUTHZ_POD], (req, res) => {
     if (req.headers["x-ext-allow"] === "yes") {
@@ -95,30 +93,15 @@ async function policyMesh(waypointIp: string) {
       );
     }
   });
-  const mesh = await startMesh({
+  return await startAuthzMesh({
     waypointIp,
     vip: VIP,
-    pods: [POD],
-    ports: [{ name: "http", port: 80, targetPort: backends.port }],
-    extraYaml: POLICIES.replace("EXT_PORT", String(authz.port)),
+    pod: POD,
+    authzPod: AUTHZ_POD,
+    authz,
+    yaml: POLICIES,
     meshConfig: MESH_CONFIG,
   });
-  // The ext_authz pod's own destination-ztunnel stand-in, on the port every pod's uses.
-  const [authzZtunnel] = await serveDestination([{ host: AUTHZ_POD, port: mesh.ztunnelPort }], {
-    identity: await mesh.pki.identity(spiffe("ns1", "ext-authz")),
-    config: DEFAULT_TUNNEL_CONFIG,
-  });
-  return {
-    mesh,
-    backends,
-    authz,
-    async [Symbol.asyncDispose]() {
-      await authzZtunnel.close(100);
-      await mesh[Symbol.asyncDispose]();
-      await backends[Symbol.asyncDispose]();
-      await authz[Symbol.asyncDispose]();
-    },
-  };
 }
 
 Deno.test("waypoint answers 403 RBAC: access denied for a DENY match and lets allowed requests through", async () => {
