@@ -16,6 +16,8 @@ import { assertFree, Proc, waitListening } from "./_procs.ts";
 export const NET = {
   pod: "127.0.9.1",
   waypoint: "127.0.9.100",
+  /** A second waypoint with the policy set of `http-policy`, beside the plain one. */
+  policyWaypoint: "127.0.9.101",
   /** Where `tunnel connect --listen` listeners bind. */
   clients: "127.0.9.200",
   vip: "127.10.9.1",
@@ -165,20 +167,12 @@ export async function startStack(ws: Workspace, options: StackOptions = {}): Pro
     ...["tunnel", "serve", "--listen", `${NET.pod}:${NET.hbonePort}`],
     ...["--certs", ws.certs.backend],
   ]);
-  const w = NET.waypoint;
-  const profile = options.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : [];
-  const waypoint = denoProc("waypoint", "main.ts", [
-    ...["run", "--config", ws.config, "--certs", ws.certs.waypoint, "--namespace", "bench"],
-    ...["--name", "waypoint", "--hbone", `${w}:${NET.hbonePort}`, "--readiness", `${w}:15021`],
-    ...["--metrics", `${w}:15020`, "--admin", `${w}:15000`, "--ztunnel-port", `${NET.hbonePort}`],
-    ...["--log-level", "warn"],
-  ], { denoFlags: profile });
+  const waypoint = spawnWaypoint(ws, { cpuProfDir: options.cpuProfDir });
   await Promise.all([
     waitListening(backend, NET.pod, NET.httpPort),
     waitListening(dest, NET.pod, NET.hbonePort),
-    waitListening(waypoint, w, 15021),
+    waitWaypoint(waypoint, NET.waypoint),
   ]);
-  await waitReady(waypoint, `http://${w}:15021/healthz/ready`);
   return {
     backend,
     dest,
@@ -186,6 +180,52 @@ export async function startStack(ws: Workspace, options: StackOptions = {}): Pro
     // The harness itself is counted so that "other" is only what others ran.
     pids: { waypoint: waypoint.pid, "stand-in": dest.pid, backend: backend.pid, harness: Deno.pid },
   };
+}
+
+/** Options for {@link startWaypoint}. */
+export interface WaypointOptions extends StackOptions {
+  /** Process name in progress and failures. @default "waypoint" */
+  readonly name?: string;
+  /** Where its HBONE (15008), readiness (15021), metrics and admin listeners bind. */
+  readonly address?: string;
+  /** Config files loaded after the mesh (`run --config` is repeatable). */
+  readonly extraConfig?: readonly string[];
+}
+
+/**
+ * Starts one more waypoint on the running stack's mesh (same Gateway, certificates and
+ * destination stand-in) and waits until it is ready.
+ *
+ * @throws Error when its address is taken or it does not come up
+ */
+export async function startWaypoint(ws: Workspace, options: WaypointOptions): Promise<Proc> {
+  const address = options.address ?? NET.waypoint;
+  await assertFree(address, NET.hbonePort);
+  const waypoint = spawnWaypoint(ws, options);
+  try {
+    await waitWaypoint(waypoint, address);
+  } catch (e) {
+    await waypoint.stop();
+    throw e;
+  }
+  return waypoint;
+}
+
+function spawnWaypoint(ws: Workspace, options: WaypointOptions): Proc {
+  const w = options.address ?? NET.waypoint;
+  const profile = options.cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : [];
+  const configs = [ws.config, ...(options.extraConfig ?? [])].flatMap((c) => ["--config", c]);
+  return denoProc(options.name ?? "waypoint", "main.ts", [
+    ...["run", ...configs, "--certs", ws.certs.waypoint, "--namespace", "bench"],
+    ...["--name", "waypoint", "--hbone", `${w}:${NET.hbonePort}`, "--readiness", `${w}:15021`],
+    ...["--metrics", `${w}:15020`, "--admin", `${w}:15000`, "--ztunnel-port", `${NET.hbonePort}`],
+    ...["--log-level", "warn"],
+  ], { denoFlags: profile });
+}
+
+async function waitWaypoint(waypoint: Proc, address: string): Promise<void> {
+  await waitListening(waypoint, address, 15021);
+  await waitReady(waypoint, `http://${address}:15021/healthz/ready`);
 }
 
 async function waitReady(proc: Proc, url: string, timeoutMs = 30_000): Promise<void> {

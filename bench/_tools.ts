@@ -63,6 +63,13 @@ export interface HttpLoad {
   readonly seconds: number;
   /** Total requests per second over all connections; saturation (closed loop) when absent. */
   readonly rate?: number;
+  /** Request header lines (`name: value`) sent on every request. */
+  readonly headers?: readonly string[];
+}
+
+/** `-H <line>` for each header: both tools take the same flag. */
+function headerArgs(load: HttpLoad): string[] {
+  return (load.headers ?? []).flatMap((h) => ["-H", h]);
 }
 
 /**
@@ -76,7 +83,7 @@ export async function h2loadFixedRate(load: HttpLoad, clockTicks: number): Promi
     const perClient = (load.rate ?? 1000) / load.connections;
     const { stdout, cpuSeconds } = await runMeasured("h2load", [
       ...["--h1", "-c", `${load.connections}`, "--rps", `${perClient}`],
-      ...["-D", `${load.seconds}`, `--log-file=${log}`, load.url],
+      ...["-D", `${load.seconds}`, `--log-file=${log}`, ...headerArgs(load), load.url],
     ], clockTicks);
     const ms: number[] = [];
     let errors = 0;
@@ -104,6 +111,7 @@ export async function h2loadFixedRate(load: HttpLoad, clockTicks: number): Promi
 export async function wrkSaturation(load: HttpLoad, clockTicks: number): Promise<ToolResult> {
   const { stdout, cpuSeconds } = await runMeasured("wrk", [
     ...["-t", "1", "-c", `${load.connections}`, "-d", `${load.seconds}s`, "--latency"],
+    ...headerArgs(load),
     load.url,
   ], clockTicks);
   const latencyMs: Record<string, number> = {};

@@ -10,6 +10,7 @@
 import { parseArgs } from "node:util";
 import { HBONE_SCENARIOS } from "./_hbone_scenarios.ts";
 import { http1k } from "./_http_scenarios.ts";
+import { httpPolicy } from "./_policy_scenario.ts";
 import { stopAll } from "./_procs.ts";
 import { describeMachine, type ScenarioReport, toMarkdown, writeReport } from "./_report.ts";
 import type { Scenario, ScenarioContext } from "./_scenario.ts";
@@ -18,7 +19,7 @@ import { initClock } from "./_window.ts";
 import { profileMarkdown, type ProfileSummary, summarizeProfile } from "./profile.ts";
 
 /** Every scenario, in the order a default run takes them. */
-export const SCENARIOS: readonly Scenario[] = [...HBONE_SCENARIOS, http1k];
+export const SCENARIOS: readonly Scenario[] = [...HBONE_SCENARIOS, http1k, httpPolicy];
 
 const USAGE = `Usage: deno task bench [--quick] [--scenario NAME]... [--out DIR] [--cpu-prof]
 
