@@ -165,9 +165,9 @@ export const httpPolicy: Scenario = {
           "inline JWKS, RS256) on Service bench/backend, from `../shared/fixtures/jwt/samples/`. " +
           "Every request carries Istio's `demo.jwt` as `authorization: Bearer` and " +
           "`x-tenant: bench`; it is allowed by the last ALLOW rule in Envoy's order " +
-          `(\`${MATCHING_RULE}\`), so each request is verified (RS256; the waypoint keeps no ` +
-          `cache of verified tokens) and tested against all ${set.rules} rules; no DENY rule ` +
-          "matches.",
+          `(\`${MATCHING_RULE}\`), so each request is verified (the RS256 signature check ` +
+          `is remembered per key set after the first request; claims, time and audience are ` +
+          `checked every time) and tested against all ${set.rules} rules; no DENY rule matches.`,
           "off = the mesh alone in a second waypoint process of the same run (127.0.9.100; on " +
           "is 127.0.9.101), sent the identical requests, token included. Rows alternate off/on.",
           "added = on minus off at the same load; added CPU µs/req = (CPU s/1k req on − off) × " +
