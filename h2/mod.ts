@@ -1,15 +1,21 @@
 /**
- * A small HTTP/2 (RFC 9113, RFC 7541) for HBONE: classic CONNECT streams carrying bytes over any
- * node `Duplex` (a `tls.TLSSocket` in production), without `node:http2`.
+ * @module
+ * Our own HTTP/2 (RFC 9113, HPACK RFC 7541) over any node `Duplex`, without `node:http2`: its
+ * nghttp2 can abort the whole process when a peer sends GOAWAY (denoland/deno#36788). It carries
+ * HBONE's classic CONNECT streams (`tunnel/`, over TLS) and ordinary requests with bodies and
+ * trailers (h2c inside a tunnel stream, `http/h2c.ts`).
  *
  * - Server: `serveH2(socket, options, (stream, headers) => stream.respond(200))`.
  * - Client: `const s = connectH2(socket, options); await s.ready; s.request({...})`, then the
  *   stream's `response` event.
  * - Streams are node `Duplex`es; attach an `error` listener to each, as with any node stream.
+ *   `sendTrailers()` ends one with trailers; received trailers come as a `trailers` event.
+ *
+ * It owns framing, HPACK, flow control, stream states and the header rules of RFC 9113 §8. It
+ * must not know about tunnels, the mesh or HTTP semantics beyond those rules: tunables come in
+ * as {@link H2Options} (`tunnel/config.ts` maps HBONE's), and what a request means is for the
+ * caller.
  */
-import type { TunnelConfig } from "../config.ts";
-import type { H2Options } from "./session.ts";
-
 export { ErrorCode, errorName } from "./frame.ts";
 export {
   connectH2,
@@ -20,21 +26,5 @@ export {
   serveH2,
   type StreamHandler,
 } from "./session.ts";
-export { type H2Headers, H2Stream, H2StreamError, type RespondOptions } from "./stream.ts";
-
-/**
- * Session options from the tunnel tunables (windows, frame size, limits, keepalive).
- *
- * @param config Tunables shared by the HBONE server and pool
- */
-export function h2Options(config: TunnelConfig): H2Options {
-  return {
-    initialWindowSize: config.streamWindow,
-    connectionWindowSize: config.connectionWindow,
-    maxFrameSize: config.maxFrameSize,
-    maxConcurrentStreams: config.maxConcurrentStreams,
-    maxHeaderListSize: config.maxHeaderListSize,
-    pingIntervalMs: config.pingIntervalMs,
-    pingTimeoutMs: config.pingTimeoutMs,
-  };
-}
+export { type H2Headers, type OutgoingHeaders } from "./fields.ts";
+export { H2Stream, H2StreamError, type RespondOptions } from "./stream.ts";

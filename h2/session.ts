@@ -1,7 +1,8 @@
 /**
- * An HTTP/2 connection (RFC 9113) over any node `Duplex`, for both roles, with just what HBONE
- * needs: CONNECT streams carrying bytes, flow control both ways, PING keepalive, GOAWAY and
- * RST_STREAM. No server push, no priorities, no trailers sent.
+ * An HTTP/2 connection (RFC 9113) over any node `Duplex`, for both roles: CONNECT streams
+ * carrying bytes (HBONE) and ordinary requests with bodies and trailers (h2c), flow control both
+ * ways, PING keepalive, GOAWAY and RST_STREAM. No server push, no priorities, no 1xx responses
+ * sent.
  *
  * Invariants:
  * - Memory is bounded: the frame reader holds at most one frame of our maximum frame size; a
@@ -50,13 +51,13 @@ import {
 } from "./frame.ts";
 import { type HeaderField, HpackDecoder, HpackEncoder, HpackError } from "./hpack.ts";
 import {
-  appendFields,
   checkFields,
+  contentLengthOf,
   type H2Headers,
-  H2Stream,
-  H2StreamError,
-  type StreamHost,
-} from "./stream.ts";
+  type OutgoingHeaders,
+  requestFields,
+} from "./fields.ts";
+import { H2Stream, H2StreamError, type StreamHost } from "./stream.ts";
 
 /** Tunables; defaults are ztunnel's (hbone.md §1.7). */
 export interface H2Options {
@@ -308,15 +309,23 @@ export class H2Session extends EventEmitter implements StreamHost {
 
   /**
    * Client side: opens a stream by sending request HEADERS at once. For CONNECT give `:method`
-   * and `:authority` only (RFC 9113 §8.5); other methods also need `:scheme` and `:path`.
+   * and `:authority` only (RFC 9113 §8.5); other methods also need `:scheme` and `:path`, and
+   * `:authority` unless there is none (§8.3.1). The block is checked as the server checks it.
    *
-   * @param headers Pseudo-headers and fields; names are lower-cased
+   * @example
+   * ```ts
+   * const s = session.request({ ":method": "GET", ":scheme": "http", ":path": "/", ":authority": "a" }, { endStream: true });
+   * s.on("response", (h) => console.log(h[":status"]));
+   * ```
+   *
+   * @param headers Pseudo-headers and fields; names of fields are lower-cased
    * @param opts `endStream` to send no body
-   * @returns The stream; it emits `response` (headers with `:status`)
-   * @throws Error on a server session, after GOAWAY, when the peer's stream limit is reached, or
-   *   for fields HTTP/2 cannot carry
+   * @returns The stream; it emits `response` (headers with `:status`), `headers` (a 1xx),
+   *   `trailers`, then ends
+   * @throws Error on a server session, after GOAWAY, when the peer's stream limit is reached;
+   *   TypeError for a malformed request or fields HTTP/2 cannot carry
    */
-  request(headers: Record<string, string>, opts: RequestOptions = {}): H2Stream {
+  request(headers: OutgoingHeaders, opts: RequestOptions = {}): H2Stream {
     if (this.role !== "client") throw new Error("request() on a server session");
     if (this.closing) {
       throw new H2StreamError("ERR_H2_SESSION_CLOSED", "session is closing", ErrorCode.NO_ERROR);
@@ -331,14 +340,7 @@ export class H2Session extends EventEmitter implements StreamHost {
     if (this.#nextStreamId > MAX_WINDOW) {
       throw new H2StreamError("ERR_H2_SESSION_CLOSED", "stream ids exhausted", 0);
     }
-    const pseudo: [string, string][] = [];
-    const regular: Record<string, string> = {};
-    for (const key in headers) {
-      if (key.startsWith(":")) pseudo.push([key, String(headers[key])]);
-      else regular[key] = headers[key];
-    }
-    const fields = pseudo;
-    appendFields(fields, regular);
+    const fields = requestFields(headers);
     const checked = checkFields(fields, "request");
     if (typeof checked === "string") throw new TypeError(`bad request headers: ${checked}`);
     const id = this.#nextStreamId;
@@ -427,7 +429,13 @@ export class H2Session extends EventEmitter implements StreamHost {
   _streamEnd(s: H2Stream): void {
     if (s._closed || s._localEnded || this.#finished) return;
     s._localEnded = true;
-    this.#queue(dataHeader(s.id, 0, true));
+    const trailers = s._trailers;
+    s._trailers = undefined;
+    this.#queue(
+      trailers
+        ? headersFrames(s.id, this.#encoder.encode(trailers), true, this.#remote.maxFrameSize)
+        : dataHeader(s.id, 0, true),
+    );
     if (s._remoteEnded) this.#closeStream(s);
   }
 
@@ -714,6 +722,10 @@ export class H2Session extends EventEmitter implements StreamHost {
     s._recvWindow -= length;
     const data = unpad(f);
     if (data.length < length) this._streamConsumed(s, length - data.length, true);
+    if (!lengthHolds(s, data.length, (f.flags & Flag.END_STREAM) !== 0)) {
+      this.#creditConnection(data.length);
+      throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, "DATA differs from content-length", id);
+    }
     if (data.length > 0) s._onData(data);
     if (f.flags & Flag.END_STREAM) this.#onRemoteEnd(s);
   }
@@ -788,7 +800,11 @@ export class H2Session extends EventEmitter implements StreamHost {
       return;
     }
     const headers = checkFields(fields, "request");
-    if (typeof headers === "string") {
+    const length = typeof headers === "string" || headers[":method"] === "CONNECT"
+      ? undefined
+      : contentLengthOf(headers);
+    // A body announced by content-length cannot be missing (RFC 9113 §8.1.1).
+    if (typeof headers === "string" || (hb.endStream && (length ?? 0) !== 0)) {
       this.#queueReply(rstStreamFrame(id, ErrorCode.PROTOCOL_ERROR));
       return;
     }
@@ -800,8 +816,12 @@ export class H2Session extends EventEmitter implements StreamHost {
       false,
       headers,
     );
+    s._contentLength = length;
     this.#streams.set(id, s);
-    if (hb.endStream) s._onRemoteEnd();
+    if (hb.endStream) {
+      s.endAfterHeaders = true;
+      s._onRemoteEnd();
+    }
     try {
       this.#onStream?.(s, headers);
     } catch (e) {
@@ -833,7 +853,12 @@ export class H2Session extends EventEmitter implements StreamHost {
       return;
     }
     s._responded = true;
+    s._contentLength = responseLength(s.headers[":method"], headers);
+    if (hb.endStream && !lengthHolds(s, 0, true)) {
+      throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, "no DATA for content-length", id);
+    }
     s.headers = headers;
+    s.endAfterHeaders = hb.endStream;
     s.emit("response", headers);
     if (hb.endStream) this.#onRemoteEnd(s);
   }
@@ -842,9 +867,15 @@ export class H2Session extends EventEmitter implements StreamHost {
     if (s._remoteEnded) {
       throw new H2ProtocolError(ErrorCode.STREAM_CLOSED, "HEADERS after END_STREAM", s.id);
     }
-    if (!hb.endStream || tooLarge || typeof checkFields(fields, "trailers") === "string") {
+    const trailers = tooLarge ? "too large" : checkFields(fields, "trailers");
+    if (!hb.endStream || typeof trailers === "string") {
       throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, "malformed trailers", s.id);
     }
+    if (!lengthHolds(s, 0, true)) {
+      throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, "DATA short of content-length", s.id);
+    }
+    s.trailers = trailers;
+    s.emit("trailers", trailers);
     this.#onRemoteEnd(s);
   }
 
@@ -1086,6 +1117,30 @@ export class H2Session extends EventEmitter implements StreamHost {
       () => clearTimeout(this.#keepaliveDeadline),
     );
   }
+}
+
+/**
+ * Counts `bytes` more DATA against the stream's content-length; false when they go beyond it, or
+ * fall short of it at the end (RFC 9113 §8.1.1).
+ */
+function lengthHolds(s: H2Stream, bytes: number, end: boolean): boolean {
+  if (s._contentLength === undefined) return true;
+  s._received += bytes;
+  return s._received <= s._contentLength && (!end || s._received === s._contentLength);
+}
+
+/**
+ * The content-length a response's DATA must match, if any: none after HEAD or CONNECT, nor for
+ * 204 and 304, whose content-length describes a body not sent (RFC 9110 §8.6).
+ */
+function responseLength(
+  method: string | string[] | undefined,
+  headers: H2Headers,
+): number | undefined {
+  if (method === "HEAD" || method === "CONNECT") return undefined;
+  const status = headers[":status"];
+  if (status === "204" || status === "304") return undefined;
+  return contentLengthOf(headers);
 }
 
 function connError(message: string): H2ProtocolError {

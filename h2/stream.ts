@@ -1,26 +1,28 @@
 /**
- * One HTTP/2 stream as a node `Duplex` carrying tunnelled bytes (RFC 9113 §5.1, §8.5).
+ * One HTTP/2 stream as a node `Duplex`: a request and its response, or tunnelled bytes (RFC 9113
+ * §5.1, §8.1, §8.5).
  *
  * Invariants:
  * - Writable side: each write becomes DATA frames no larger than the peer's maximum frame size,
  *   sent only within the stream and connection windows; the write callback runs when the last
  *   byte is queued for the socket, so a stalled window is backpressure. Written buffers are
  *   handed to the socket without a copy: do not modify them afterwards. `end()` sends
- *   END_STREAM (half-close).
+ *   END_STREAM (half-close); `sendTrailers()` sends it on a last HEADERS frame instead, after
+ *   every byte written before.
  * - Readable side: peer DATA in order, ending on END_STREAM. The receive window is given back
  *   only for bytes the consumer has taken out of the readable buffer, so the buffer never holds
- *   more than the stream window.
+ *   more than the stream window. Peer trailers are set and emitted (`trailers`) before the end,
+ *   and a body that does not match its `content-length` ends in an error, never in a clean end.
  * - `destroy()` of a stream not yet closed sends RST_STREAM(CANCEL). A peer RST_STREAM with
  *   NO_ERROR or CANCEL ends the readable side cleanly and makes later writes no-ops; any other
- *   code destroys the stream with an {@link H2StreamError} (as ztunnel reads them).
+ *   code destroys the stream with an {@link H2StreamError} (as ztunnel reads them), and so does
+ *   any reset of a client stream before its response, which then never comes.
  */
 import { Buffer } from "node:buffer";
 import { Duplex } from "node:stream";
+import { appendFields, type H2Headers, type OutgoingHeaders } from "./fields.ts";
 import { ErrorCode, errorName } from "./frame.ts";
 import type { H2Session } from "./session.ts";
-
-/** Header fields as received: lower-case names; repeated fields become arrays. */
-export type H2Headers = Record<string, string | string[]>;
 
 /** Why a stream or session failed. `code` is a stable string; `rstCode` the HTTP/2 code. */
 export class H2StreamError extends Error {
@@ -40,7 +42,7 @@ export class H2StreamError extends Error {
 export interface StreamHost {
   /** Sends as much of the stream's pending write as windows allow. */
   _streamWrite(s: H2Stream): void;
-  /** Sends END_STREAM (an empty DATA frame). */
+  /** Sends END_STREAM: the trailers set by `sendTrailers`, or an empty DATA frame. */
   _streamEnd(s: H2Stream): void;
   /** Sends response HEADERS. */
   _streamRespond(s: H2Stream, fields: [string, string][], endStream: boolean): void;
@@ -66,6 +68,10 @@ export class H2Stream extends Duplex {
   rstCode: number | undefined;
   /** Response HEADERS sent (server) — requests are always sent at once. */
   headersSent: boolean;
+  /** The peer's trailers, once they came (just before the readable side ends). */
+  trailers: H2Headers | undefined;
+  /** The peer's request (server) or response (client) HEADERS carried END_STREAM: no body. */
+  endAfterHeaders = false;
 
   readonly #host: H2Session & StreamHost;
 
@@ -97,6 +103,12 @@ export class H2Stream extends Duplex {
   _readableDone = false;
   /** @internal Server: `_final` waits for `respond`. */
   _finalCb: ((error?: Error | null) => void) | undefined;
+  /** @internal Trailer block to end the sending side with (see `sendTrailers`). */
+  _trailers: [string, string][] | undefined;
+  /** @internal The peer's announced `content-length`, to be matched by its DATA. */
+  _contentLength: number | undefined;
+  /** @internal DATA payload bytes received (padding excluded). */
+  _received = 0;
 
   /**
    * @internal Made by the session only.
@@ -123,18 +135,25 @@ export class H2Stream extends Duplex {
     return this.#host;
   }
 
+  /** The peer ended its side (END_STREAM came): it sends nothing more on this stream. */
+  get remoteEnded(): boolean {
+    return this._remoteEnded;
+  }
+
   /**
    * Server side: sends the response HEADERS. With `endStream` the response is complete: a peer
    * still sending is told to stop (RST_STREAM NO_ERROR, RFC 9113 §8.1) and the stream is
    * destroyed.
    *
-   * @param status HTTP status (200 accepts a CONNECT)
+   * @param status HTTP status, 200 to 999 (200 accepts a CONNECT); 1xx are not supported
    * @param headers Extra fields; names are lower-cased
-   * @throws Error when headers were already sent or a field is not allowed in HTTP/2
+   * @param opts `endStream` for a response without body
+   * @throws Error when headers were already sent; RangeError for a bad status; TypeError for a
+   *   field HTTP/2 cannot carry
    */
-  respond(status: number, headers: Record<string, string> = {}, opts: RespondOptions = {}): void {
+  respond(status: number, headers: OutgoingHeaders = {}, opts: RespondOptions = {}): void {
     if (this.headersSent) throw new Error("response headers already sent");
-    if (!Number.isInteger(status) || status < 100 || status > 999) {
+    if (!Number.isInteger(status) || status < 200 || status > 999) {
       throw new RangeError(`bad status ${status}`);
     }
     const fields: [string, string][] = [[":status", String(status)]];
@@ -151,6 +170,24 @@ export class H2Stream extends Duplex {
     const cb = this._finalCb;
     this._finalCb = undefined;
     if (cb) this._final(cb);
+  }
+
+  /**
+   * Ends the sending side with trailer fields: one HEADERS frame with END_STREAM, sent after
+   * every byte written before (RFC 9113 §8.1). Use it instead of `end()`; without fields it is
+   * `end()`.
+   *
+   * @param headers Trailer fields; no pseudo-headers
+   * @throws Error before the response headers (server) or after the sending side ended;
+   *   TypeError for a field HTTP/2 cannot carry
+   */
+  sendTrailers(headers: OutgoingHeaders): void {
+    if (!this.headersSent) throw new Error("Trailers before the response headers");
+    if (this.writableEnded) throw new Error("Trailers after the stream ended");
+    const fields: [string, string][] = [];
+    appendFields(fields, headers);
+    if (fields.length > 0) this._trailers = fields;
+    this.end();
   }
 
   /**
@@ -232,7 +269,8 @@ export class H2Stream extends Duplex {
   _onReset(code: number, byPeer: boolean, reason = "stream reset after a protocol error"): void {
     this.rstCode = code;
     this._closed = true;
-    if (byPeer && (code === ErrorCode.NO_ERROR || code === ErrorCode.CANCEL)) {
+    const clean = code === ErrorCode.NO_ERROR || code === ErrorCode.CANCEL;
+    if (byPeer && clean && (this._responded || this.#host.role === "server")) {
       this._endReadable();
       // Writes from now on are dropped: finish the one in flight.
       const cb = this._pendingCb ?? this._finalCb;
@@ -240,7 +278,11 @@ export class H2Stream extends Duplex {
       cb?.();
       return;
     }
-    const why = byPeer ? "peer reset the stream" : reason;
+    const why = !byPeer
+      ? reason
+      : clean
+      ? "peer reset the stream before responding"
+      : "peer reset the stream";
     const kind = code === ErrorCode.REFUSED_STREAM
       ? "ERR_H2_REFUSED_STREAM"
       : "ERR_H2_STREAM_RESET";
@@ -269,91 +311,4 @@ export class H2Stream extends Duplex {
     this._consumed = now;
     this.#host._streamConsumed(this, delta, true);
   }
-}
-
-/** HTTP/2 forbids these fields (RFC 9113 §8.2.2). */
-export const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "upgrade",
-]);
-
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
-const BAD_VALUE = /[\0\r\n]|[^\0-\xff]|^[ \t]|[ \t]$/;
-
-/**
- * Appends caller-given fields after pseudo-headers: names lower-cased and checked.
- *
- * @throws TypeError for a name or value HTTP/2 cannot carry, or a connection-specific field
- */
-export function appendFields(out: [string, string][], headers: Record<string, string>): void {
-  for (const key in headers) {
-    const value = headers[key];
-    if (value === undefined) continue;
-    const name = key.toLowerCase();
-    const v = String(value);
-    if (!TOKEN.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(key)}`);
-    if (BAD_VALUE.test(v)) throw new TypeError(`invalid value for header ${name}`);
-    if (CONNECTION_SPECIFIC.has(name) || (name === "te" && v !== "trailers")) {
-      throw new TypeError(`header ${name} is not allowed in HTTP/2`);
-    }
-    out.push([name, v]);
-  }
-}
-
-/** Which header block is being checked. */
-export type BlockKind = "request" | "response" | "trailers";
-
-const REQUEST_PSEUDO = new Set([":method", ":scheme", ":authority", ":path"]);
-
-/**
- * Checks a received header block (RFC 9113 §8.1–8.5) and turns it into an object.
- *
- * @returns The headers, or a string saying why the block is malformed
- */
-export function checkFields(
-  fields: readonly [string, string][],
-  kind: BlockKind,
-): H2Headers | string {
-  const out: H2Headers = Object.create(null);
-  let regular = false;
-  for (const [name, value] of fields) {
-    if (name.charCodeAt(0) === 0x3a) {
-      if (regular) return `pseudo-header ${name} after a regular field`;
-      if (kind === "trailers") return `pseudo-header ${name} in trailers`;
-      if (kind === "request" ? !REQUEST_PSEUDO.has(name) : name !== ":status") {
-        return `pseudo-header ${name} not allowed in a ${kind}`;
-      }
-      if (name in out) return `duplicate ${name}`;
-      if (BAD_VALUE.test(value)) return `invalid value of ${name}`;
-      out[name] = value;
-      continue;
-    }
-    regular = true;
-    if (!TOKEN.test(name)) return `invalid field name ${JSON.stringify(name)}`;
-    if (BAD_VALUE.test(value)) return `invalid value of field ${name}`;
-    if (CONNECTION_SPECIFIC.has(name)) return `connection-specific field ${name}`;
-    if (name === "te" && value !== "trailers") return "te other than trailers";
-    const prev = out[name];
-    if (prev === undefined) out[name] = value;
-    else if (name === "cookie") out[name] = `${prev}; ${value}`;
-    else if (Array.isArray(prev)) prev.push(value);
-    else out[name] = [prev, value];
-  }
-  if (kind === "request") {
-    const method = out[":method"];
-    if (method === undefined || method === "") return "missing :method";
-    if (method === "CONNECT") {
-      if (!out[":authority"]) return "CONNECT without :authority";
-      if (":scheme" in out || ":path" in out) return "CONNECT with :scheme or :path";
-    } else if (!out[":scheme"] || !out[":path"]) {
-      return `${method} without :scheme and :path`;
-    }
-  } else if (kind === "response") {
-    const status = out[":status"];
-    if (typeof status !== "string" || !/^[1-9][0-9]{2}$/.test(status)) return "bad :status";
-  }
-  return out;
 }

@@ -2,6 +2,7 @@
  * HTTP/2 and timing parameters for HBONE, defaulting to what ztunnel uses so that ztunnel peers
  * see the behaviour they expect (hbone.md §1.7, §1.8).
  */
+import type { H2Options } from "../h2/mod.ts";
 
 /** TLS 1.3 suites ztunnel offers and accepts (hbone.md §1.6): AES-GCM only, no ChaCha20. */
 export const CIPHERS = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256";
@@ -46,3 +47,21 @@ export const DEFAULT_TUNNEL_CONFIG: Readonly<TunnelConfig> = Object.freeze({
   poolIdleMs: 5 * 60_000,
   handshakeTimeoutMs: 10_000,
 });
+
+/**
+ * Session options of `h2/` from the tunnel tunables (windows, frame size, limits, keepalive).
+ *
+ * @param config Tunables shared by the HBONE server and pool
+ * @returns The options for `serveH2` and `connectH2`
+ */
+export function h2Options(config: TunnelConfig): H2Options {
+  return {
+    initialWindowSize: config.streamWindow,
+    connectionWindowSize: config.connectionWindow,
+    maxFrameSize: config.maxFrameSize,
+    maxConcurrentStreams: config.maxConcurrentStreams,
+    maxHeaderListSize: config.maxHeaderListSize,
+    pingIntervalMs: config.pingIntervalMs,
+    pingTimeoutMs: config.pingTimeoutMs,
+  };
+}

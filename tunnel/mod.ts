@@ -1,8 +1,9 @@
 /**
  * @module
- * HBONE transport: our own HTTP/2 for CONNECT streams (`h2/`), TLS identity (SPIFFE certificates and their reload), the HBONE server and the
- * pooled client, the destination-ztunnel stand-in, and the byte splice. It knows nothing of the
- * mesh or of HTTP semantics: callers hand it addresses, identities and authorities.
+ * HBONE transport: TLS identity (SPIFFE certificates and their reload), the HBONE server and the
+ * pooled client (CONNECT streams over the top-level `h2/`), the destination-ztunnel stand-in, and
+ * the byte splice. It knows nothing of the mesh or of HTTP semantics: callers hand it addresses,
+ * identities and authorities.
  */
 export { type Authority, canonicalIp, parseAuthority } from "./address.ts";
 export { DEFAULT_TUNNEL_CONFIG, type TunnelConfig } from "./config.ts";

@@ -13,10 +13,10 @@
  */
 import type { Duplex } from "node:stream";
 import tls from "node:tls";
+import { connectH2, type H2Headers, type H2Session, type H2Stream } from "../h2/mod.ts";
 import { log } from "../log/mod.ts";
-import { CIPHERS, type TunnelConfig } from "./config.ts";
+import { CIPHERS, h2Options, type TunnelConfig } from "./config.ts";
 import { TunnelError } from "./errors.ts";
-import { connectH2, type H2Headers, h2Options, type H2Session, type H2Stream } from "./h2/mod.ts";
 import { IdentitySource, spiffeIdOf } from "./identity.ts";
 
 /** Where one tunnel goes and what it asks for. */

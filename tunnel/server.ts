@@ -11,9 +11,9 @@
  */
 import tls from "node:tls";
 import type { TLSSocket } from "node:tls";
+import { type H2Headers, type H2Session, type H2Stream, serveH2 } from "../h2/mod.ts";
 import { log } from "../log/mod.ts";
-import { CIPHERS, type TunnelConfig } from "./config.ts";
-import { type H2Headers, h2Options, type H2Session, type H2Stream, serveH2 } from "./h2/mod.ts";
+import { CIPHERS, h2Options, type TunnelConfig } from "./config.ts";
 import { IdentitySource, spiffeIdOf } from "./identity.ts";
 import { parseSpiffeId } from "./spiffe.ts";
 

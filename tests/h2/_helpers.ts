@@ -1,5 +1,5 @@
 /**
- * Helpers for the tunnel/h2 tests: loopback listeners, session pairs, a raw-frame peer that speaks
+ * Helpers for the h2/ tests: loopback listeners, session pairs, a raw-frame peer that speaks
  * HTTP/2 by hand (to send what a correct stack never would), and stream readers.
  */
 import { Buffer } from "node:buffer";
@@ -16,15 +16,15 @@ import {
   headersFrames,
   parseGoaway,
   settingsFrame,
-} from "../../../tunnel/h2/frame.ts";
-import { HpackEncoder } from "../../../tunnel/h2/hpack.ts";
+} from "../../h2/frame.ts";
+import { HpackEncoder } from "../../h2/hpack.ts";
 import {
   connectH2,
   type H2Options,
   type H2Session,
   serveH2,
   type StreamHandler,
-} from "../../../tunnel/h2/session.ts";
+} from "../../h2/session.ts";
 
 /** A TCP listener on loopback that hands each socket to `onSocket`. */
 export interface Listener extends AsyncDisposable {

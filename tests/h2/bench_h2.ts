@@ -1,18 +1,18 @@
 /**
- * Throughput of tunnel/h2 against node:http2, both ends in this process over cleartext TCP on
+ * Throughput of h2/ against node:http2, both ends in this process over cleartext TCP on
  * 127.0.14.5 (not a test):
  * - bulk: one CONNECT stream carrying `--mib` MiB from client to server;
  * - short streams: `--concurrency` workers each opening a CONNECT, sending 100 bytes, reading the
  *   100-byte echo and ending, for `--seconds`.
  *
- * Run: deno run -A tests/tunnel/h2/bench_h2.ts [--mib 512] [--seconds 5] [--concurrency 50]
+ * Run: deno run -A tests/h2/bench_h2.ts [--mib 512] [--seconds 5] [--concurrency 50]
  */
 import { Buffer } from "node:buffer";
 import http2 from "node:http2";
 import net from "node:net";
 import process from "node:process";
 import type { Duplex } from "node:stream";
-import { connectH2, serveH2 } from "../../../tunnel/h2/session.ts";
+import { connectH2, serveH2 } from "../../h2/session.ts";
 
 const HOST = "127.0.14.5";
 const MIB = 1 << 20;
@@ -65,7 +65,7 @@ async function ours(mode: Mode, counter: Counter): Promise<Impl> {
   const client = connectH2(socket, { pingIntervalMs: 0 });
   await client.ready;
   return {
-    name: "tunnel/h2",
+    name: "h2/",
     open: () => answered(client.request(CONNECT)),
     close: () => closeAll(client, sockets, server),
   };

@@ -24,7 +24,7 @@ import {
   settingsFrame,
   unpad,
   windowUpdateFrame,
-} from "../../../tunnel/h2/frame.ts";
+} from "../../h2/frame.ts";
 import { pattern } from "./_helpers.ts";
 
 function readAllFrames(bytes: Uint8Array, max = 1 << 20): Frame[] {

@@ -9,7 +9,7 @@ import {
   HpackEncoder,
   HpackError,
   huffmanDecode,
-} from "../../../tunnel/h2/hpack.ts";
+} from "../../h2/hpack.ts";
 
 function hex(s: string): Uint8Array {
   return Buffer.from(s.replace(/\s+/g, ""), "hex");

@@ -1,5 +1,5 @@
 /**
- * tunnel/h2 against `node:http2` (nghttp2) in the same process, cleartext over loopback
+ * h2/ against `node:http2` (nghttp2) in the same process, cleartext over loopback
  * 127.0.14.2. Teardown always starts on the node side: these tests never send GOAWAY to
  * nghttp2, which is where denoland/deno#36788 aborts the process.
  */
@@ -8,9 +8,9 @@ import { Buffer } from "node:buffer";
 import http2 from "node:http2";
 import type { ClientHttp2Session, ServerHttp2Stream } from "node:http2";
 import net, { type Socket } from "node:net";
-import { ErrorCode } from "../../../tunnel/h2/frame.ts";
-import { connectH2, type H2Session, serveH2 } from "../../../tunnel/h2/session.ts";
-import type { H2Stream, H2StreamError } from "../../../tunnel/h2/stream.ts";
+import { ErrorCode } from "../../h2/frame.ts";
+import { connectH2, type H2Session, serveH2 } from "../../h2/session.ts";
+import type { H2Stream, H2StreamError } from "../../h2/stream.ts";
 import { connectHeaders, dial, listen, once, pattern, readAll, settle, until } from "./_helpers.ts";
 
 const HOST = "127.0.14.2";

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A cleartext HTTP/2 CONNECT client on python3-h2, to test tunnel/h2 against an independent stack.
+"""A cleartext HTTP/2 CONNECT client on python3-h2, to test h2/ against an independent stack.
 
 It reuses the stream bookkeeping of tests/interop/h2_client.py (the TLS client) and adds rounds:
 each round opens one TCP connection, opens N classic CONNECT streams (only :method and
@@ -21,7 +21,7 @@ import h2.config
 import h2.connection
 import h2.exceptions
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../interop"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../interop"))
 from h2_client import Stream, handle, send_ready_data  # noqa: E402
 
 

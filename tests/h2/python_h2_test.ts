@@ -1,15 +1,15 @@
 /**
- * tunnel/h2 against a second, independent HTTP/2 stack: Debian's python3-h2 on loopback
+ * h2/ against a second, independent HTTP/2 stack: Debian's python3-h2 on loopback
  * 127.0.14.3. Our server takes `py_h2_client.py` (beside this file) over cleartext TCP; our client
  * talks to `tests/interop/h2_server.py` over mutual TLS, as it would to a ztunnel.
  */
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
 import tls from "node:tls";
-import { makePki, spiffe } from "../../fixtures/pki.ts";
-import { PYTHON, startPythonServer, whyNoPythonH2 } from "../../interop/_python_h2.ts";
-import { ErrorCode } from "../../../tunnel/h2/frame.ts";
-import { connectH2, type H2Session, serveH2 } from "../../../tunnel/h2/session.ts";
+import { makePki, spiffe } from "../fixtures/pki.ts";
+import { PYTHON, startPythonServer, whyNoPythonH2 } from "../interop/_python_h2.ts";
+import { ErrorCode } from "../../h2/frame.ts";
+import { connectH2, type H2Session, serveH2 } from "../../h2/session.ts";
 import { connectHeaders, listen, once, pattern, readAll, until } from "./_helpers.ts";
 
 const HOST = "127.0.14.3";

@@ -1,5 +1,5 @@
 /**
- * tunnel/h2 sessions against each other and against a raw-frame peer (for what a correct stack
+ * h2/ sessions against each other and against a raw-frame peer (for what a correct stack
  * never sends). Loopback 127.0.14.1.
  */
 import assert from "node:assert/strict";
@@ -15,10 +15,10 @@ import {
   rstStreamFrame,
   settingsFrame,
   windowUpdateFrame,
-} from "../../../tunnel/h2/frame.ts";
-import { encodeInteger } from "../../../tunnel/h2/hpack.ts";
-import { connectH2, type H2Session, serveH2 } from "../../../tunnel/h2/session.ts";
-import type { H2Stream, H2StreamError } from "../../../tunnel/h2/stream.ts";
+} from "../../h2/frame.ts";
+import { encodeInteger } from "../../h2/hpack.ts";
+import { connectH2, type H2Session, serveH2 } from "../../h2/session.ts";
+import type { H2Stream, H2StreamError } from "../../h2/stream.ts";
 import {
   connectFields,
   connectHeaders,

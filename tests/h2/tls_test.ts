@@ -1,15 +1,15 @@
 /**
- * tunnel/h2 over mutual TLS 1.3 with the repo's dev certificates, as HBONE runs it: a
+ * h2/ over mutual TLS 1.3 with the repo's dev certificates, as HBONE runs it: a
  * `tls.createServer` with `requestCert` and ALPN h2 hands each socket to `serveH2`. Loopback
  * 127.0.14.4.
  */
 import assert from "node:assert/strict";
 import tls from "node:tls";
-import { CIPHERS } from "../../../tunnel/config.ts";
-import { spiffeIdOf } from "../../../tunnel/identity.ts";
-import { connectH2, type H2Session, serveH2 } from "../../../tunnel/h2/session.ts";
-import { makePki, spiffe } from "../../fixtures/pki.ts";
-import { runClient, whyNoPythonH2 } from "../../interop/_python_h2.ts";
+import { CIPHERS } from "../../tunnel/config.ts";
+import { spiffeIdOf } from "../../tunnel/identity.ts";
+import { connectH2, type H2Session, serveH2 } from "../../h2/session.ts";
+import { makePki, spiffe } from "../fixtures/pki.ts";
+import { runClient, whyNoPythonH2 } from "../interop/_python_h2.ts";
 import { connectHeaders, once, pattern, readAll, settle, until } from "./_helpers.ts";
 
 const HOST = "127.0.14.4";
