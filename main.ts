@@ -20,6 +20,7 @@ Usage:
                [--hbone ADDR] [--readiness ADDR] [--metrics ADDR] [--admin ADDR]
                [--ztunnel-port N] [--sandwich ADDR] [--dev-plain-upstreams]
                [--dev-http ADDR --dev-identity SPIFFE_ID] [--mesh-config FILE]
+               [--trace-provider NAME] [--trace-sampling PERCENT]
                [--log-level debug|info|warn|error]
   waypoint run --demo                 the embedded demo mesh with dev certificates
   waypoint validate --config PATH... [--namespace NS] [--name GATEWAY]
@@ -53,6 +54,8 @@ const RUN_FLAGS = {
   "dev-http": { type: "string" },
   "mesh-config": { type: "string" },
   "dev-identity": { type: "string" },
+  "trace-provider": { type: "string" },
+  "trace-sampling": { type: "string" },
   demo: { type: "boolean" },
 } as const;
 
@@ -81,6 +84,12 @@ async function runCommand(args: string[]): Promise<void> {
     devHttp: f["dev-http"] ? parseHostPort("dev-http", f["dev-http"]) : base?.devHttp,
     devIdentity: f["dev-identity"] ?? base?.devIdentity,
     meshConfig: f["mesh-config"],
+    tracing: {
+      provider: f["trace-provider"],
+      sampling: f["trace-sampling"] === undefined ? undefined : Number(f["trace-sampling"]),
+      podName: env("POD_NAME"),
+      podIp: env("INSTANCE_IP"),
+    },
   };
   if (options.config.length === 0) throw new UsageError("--config is required");
   if (!options.certs) throw new UsageError("--certs is required");
@@ -88,6 +97,12 @@ async function runCommand(args: string[]): Promise<void> {
     !Number.isInteger(options.ztunnelPort) || options.ztunnelPort < 1 || options.ztunnelPort > 65535
   ) {
     throw new UsageError(`--ztunnel-port wants a port number: got "${f["ztunnel-port"]}"`);
+  }
+  const sampling = options.tracing?.sampling;
+  if (sampling !== undefined && !(sampling >= 0 && sampling <= 100)) {
+    throw new UsageError(
+      `--trace-sampling wants a percentage from 0 to 100: got "${f["trace-sampling"]}"`,
+    );
   }
   const sa = f["service-account"] ?? env("SERVICE_ACCOUNT");
   const waypoint = await startWaypoint(options);

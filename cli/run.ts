@@ -21,6 +21,7 @@ import {
   HttpUpstreams,
   inboundHandler,
   listenDevHttp,
+  type MeshConfig,
   nodeText,
   Outbound,
   type ProxyConfig,
@@ -29,7 +30,14 @@ import {
   router,
 } from "../proxy/mod.ts";
 import { RemoteJwks } from "../policy/mod.ts";
-import { IstioMetrics, metricsFilter, prometheusRenderer } from "../telemetry/mod.ts";
+import {
+  IstioMetrics,
+  metricsFilter,
+  OtlpExporter,
+  otlpUrl,
+  prometheusRenderer,
+  tracingFilter,
+} from "../telemetry/mod.ts";
 import { compose } from "../http/mod.ts";
 import { Balancer } from "../routes/mod.ts";
 import {
@@ -84,6 +92,20 @@ export interface RunOptions {
   readonly meshConfig?: string;
   /** Overrides of the HTTP/2 and pool tunables. */
   readonly tunnel?: Partial<TunnelConfig>;
+  /** Tracing choices; the provider itself comes from the MeshConfig. */
+  readonly tracing?: TracingRunOptions;
+}
+
+/** How `run` traces requests. */
+export interface TracingRunOptions {
+  /** An `opentelemetry` provider of the MeshConfig. @default `defaultProviders.tracing[0]` */
+  readonly provider?: string;
+  /** Percentage of requests without a caller's decision to sample, 0–100. @default 1 */
+  readonly sampling?: number;
+  /** For Envoy's `node_id` tag. @default the Gateway name */
+  readonly podName?: string;
+  /** For Envoy's `node_id` tag. @default the HBONE listener's address */
+  readonly podIp?: string;
 }
 
 /** A running waypoint. */
@@ -95,6 +117,8 @@ export interface Waypoint {
   readonly holder: SnapshotHolder<ProxyConfig>;
   readonly identity: IdentitySource;
   readonly pool: HbonePool;
+  /** The span exporter, when a tracing provider is configured. */
+  readonly traceExporter?: OtlpExporter;
   readonly admin: readonly ServedApp[];
   /** Readiness false, stop accepting, GOAWAY, wait up to `graceMs`, then release everything. */
   close(graceMs?: number): Promise<void>;
@@ -123,6 +147,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
     ? await readMeshConfig(options.meshConfig)
     : DEFAULT_MESH_CONFIG;
   for (const warning of meshConfig.warnings) log.warn("MeshConfig setting ignored", { warning });
+  const traceProvider = tracingProvider(options, meshConfig);
   const meshOptions = {
     namespace: options.namespace,
     name: options.name,
@@ -159,9 +184,11 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
   jwks.prefetch(holder.current.authn.remotes);
   const unsubscribeJwks = holder.subscribe((next) => jwks.prefetch(next.authn.remotes));
   const metrics = new IstioMetrics({ cluster: options.cluster ?? "Kubernetes" });
+  const tracing = traceProvider && startTracing(options, traceProvider);
   const chain = compose<RequestState>([
     // First, so that it also sees the requests that policies refuse.
     metricsFilter(metrics),
+    ...(tracing ? [tracing.filter] : []),
     customAuthzFilter(new ExtAuthz({ providers: meshConfig.extAuthz, upstreams, balancer })),
     authnFilter(jwks),
     authzFilter(),
@@ -199,7 +226,9 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
     serveApp(readinessApp(() => ready), addressText(options.readiness)),
     serveApp(
       metricsApp(
-        prometheusRenderer(metrics.registry, { extra: () => processMetrics(hbone, pool, holder) }),
+        prometheusRenderer(metrics.registry, {
+          extra: () => processMetrics(hbone, pool, holder, tracing?.exporter),
+        }),
       ),
       addressText(options.metrics),
     ),
@@ -222,6 +251,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
     holder,
     identity,
     pool,
+    traceExporter: tracing?.exporter,
     admin,
     close: async (graceMs = 5_000) => {
       ready = false;
@@ -230,6 +260,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
       await sandwich?.close();
       await devHttp?.close();
       await hbone.close(graceMs);
+      await tracing?.exporter.close();
       upstreams.close();
       unsubscribeJwks();
       jwks.close();
@@ -239,13 +270,83 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
   };
 }
 
-/** Our own `waypoint_` gauges until the telemetry issue brings Istio's metrics. */
+/**
+ * The MeshConfig `opentelemetry` provider that `--trace-provider` names, else
+ * `defaultProviders.tracing[0]`; none without one (Istio: "no provider resolved ⇒ tracing
+ * disabled"), or with a warning when the default one cannot be used.
+ *
+ * @throws Error when `--trace-provider` names no `opentelemetry` provider with `http`
+ */
+function tracingProvider(options: RunOptions, meshConfig: MeshConfig) {
+  const chosen = options.tracing?.provider;
+  const name = chosen ?? meshConfig.defaultProviders.tracing[0];
+  if (!name) return undefined;
+  const provider = meshConfig.tracing.get(name);
+  if (provider?.http) return { ...provider, http: provider.http };
+  const reason = provider
+    ? "exports with gRPC; only OTLP/HTTP (opentelemetry.http) is supported"
+    : meshConfig.providerNames.includes(name)
+    ? "is not an opentelemetry provider"
+    : "is not among the MeshConfig's extensionProviders";
+  if (chosen) throw new Error(`Tracing provider "${name}" ${reason}`);
+  log.warn("Tracing is off", { provider: name, reason });
+  return undefined;
+}
+
+/**
+ * The tracing filter and its exporter. Spans go to the collector with plain HTTP, not through
+ * the mesh.
+ */
+function startTracing(
+  options: RunOptions,
+  provider: NonNullable<ReturnType<typeof tracingProvider>>,
+) {
+  const { namespace, name: gateway } = options;
+  const url = otlpUrl({ ...provider, path: provider.http.path });
+  const exporter = new OtlpExporter({
+    url,
+    // Istio's service cluster for the proxy: `<canonical name>.<namespace>`.
+    serviceName: `${gateway}.${namespace}`,
+    headers: provider.http.headers,
+    timeoutMs: provider.http.timeoutMs,
+  });
+  const podIp = options.tracing?.podIp ?? options.hbone.hostname;
+  const podName = options.tracing?.podName ?? gateway;
+  const filter = tracingFilter<RequestState>({
+    sink: exporter,
+    samplingPercentage: options.tracing?.sampling,
+    proxy: {
+      nodeId: `waypoint~${podIp}~${podName}.${namespace}~${namespace}.svc.cluster.local`,
+      canonicalService: gateway,
+      namespace,
+      meshId: options.trustDomain,
+      clusterId: options.cluster ?? "Kubernetes",
+    },
+  });
+  log.info("Tracing", { provider: provider.name, url, sampling: options.tracing?.sampling ?? 1 });
+  return { exporter, filter };
+}
+
+/** Our own `waypoint_` gauges and counters. */
 function processMetrics(
   hbone: HboneServer,
   pool: HbonePool,
   holder: SnapshotHolder<ProxyConfig>,
+  traces?: OtlpExporter,
 ): string {
   const s = pool.stats;
+  const t = traces?.stats;
+  const traceLines = t
+    ? [
+      "# TYPE waypoint_trace_spans_exported_total counter",
+      `waypoint_trace_spans_exported_total ${t.exported}`,
+      "# TYPE waypoint_trace_spans_dropped_total counter",
+      `waypoint_trace_spans_dropped_total{reason="queue_full"} ${t.dropped}`,
+      `waypoint_trace_spans_dropped_total{reason="export_failed"} ${t.failed}`,
+      "# TYPE waypoint_trace_export_errors_total counter",
+      `waypoint_trace_export_errors_total ${t.exportErrors}`,
+    ]
+    : [];
   return [
     "# TYPE waypoint_downstream_connections gauge",
     `waypoint_downstream_connections ${hbone.sessions}`,
@@ -255,6 +356,7 @@ function processMetrics(
     `waypoint_upstream_streams ${s.streams}`,
     "# TYPE waypoint_config_version gauge",
     `waypoint_config_version ${holder.current.version}`,
+    ...traceLines,
     "",
   ].join("\n");
 }

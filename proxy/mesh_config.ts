@@ -1,7 +1,8 @@
 /**
  * Istio's MeshConfig, the parts a waypoint reads: root namespace, trust domain aliases, path
- * normalization and `extensionProviders` (for CUSTOM authorization). Read from a YAML file that is
- * either the MeshConfig itself or Istio's `istio` ConfigMap with the MeshConfig in `data.mesh`.
+ * normalization, `extensionProviders` (CUSTOM authorization, OpenTelemetry tracing) and
+ * `defaultProviders.tracing`. Read from a YAML file that is either the MeshConfig itself or
+ * Istio's `istio` ConfigMap with the MeshConfig in `data.mesh`.
  */
 import { parse } from "yaml";
 
@@ -37,6 +38,26 @@ export interface ExtAuthzGrpcProvider extends ExtAuthzCommon {
 /** A CUSTOM authorization provider of either kind. */
 export type ExtAuthzProvider = ExtAuthzHttpProvider | ExtAuthzGrpcProvider;
 
+/**
+ * An `opentelemetry` tracing provider. Spans are exported only with OTLP/HTTP: a provider
+ * without `http` exports with gRPC in Istio, which we do not, so it has no `http` here.
+ */
+export interface OtelTracingProvider {
+  readonly name: string;
+  /** `host` or `ns/host` of the collector. */
+  readonly service: string;
+  readonly port: number;
+  /** `http{path, timeout, headers}`; absent for a gRPC provider. */
+  readonly http?: {
+    /** @default "/v1/traces" */
+    readonly path: string;
+    /** @default 5 s */
+    readonly timeoutMs: number;
+    /** Fields added to each export, `envName` values read from the environment at load. */
+    readonly headers: readonly (readonly [string, string])[];
+  };
+}
+
 /** The MeshConfig fields in use. */
 export interface MeshConfig {
   /** @default "istio-system" */
@@ -48,6 +69,10 @@ export interface MeshConfig {
   readonly providerNames: readonly string[];
   /** ext_authz providers (`envoyExtAuthzHttp`, `envoyExtAuthzGrpc`) by name. */
   readonly extAuthz: ReadonlyMap<string, ExtAuthzProvider>;
+  /** `opentelemetry` tracing providers by name. */
+  readonly tracing: ReadonlyMap<string, OtelTracingProvider>;
+  /** `defaultProviders`: provider names used when no Telemetry names one. */
+  readonly defaultProviders: { readonly tracing: readonly string[] };
   /** Settings read but not honoured, for the operator's log. */
   readonly warnings: readonly string[];
 }
@@ -59,6 +84,8 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = Object.freeze({
   pathNormalization: "BASE",
   providerNames: [],
   extAuthz: new Map(),
+  tracing: new Map(),
+  defaultProviders: { tracing: [] },
   warnings: [],
 });
 
@@ -75,12 +102,17 @@ export function parseMeshConfig(text: string, file: string): MeshConfig {
   if (doc.kind === "ConfigMap") doc = parse(String(doc.data?.mesh ?? "")) ?? {};
   const providers = Array.isArray(doc.extensionProviders) ? doc.extensionProviders : [];
   const extAuthz = new Map<string, ExtAuthzProvider>();
+  const tracing = new Map<string, OtelTracingProvider>();
   const warnings: string[] = [];
   for (const [i, p] of providers.entries()) {
     if (typeof p?.name !== "string") {
       throw new Error(`${file}: extensionProviders[${i}].name is missing`);
     }
     const at = `${file}: extensionProviders[${i}] (${p.name})`;
+    if (p.opentelemetry) {
+      tracing.set(p.name, otelOf(p.name, p.opentelemetry, at, warnings));
+      continue;
+    }
     const kind = p.envoyExtAuthzHttp
       ? "envoyExtAuthzHttp"
       : p.envoyExtAuthzGrpc
@@ -105,6 +137,12 @@ export function parseMeshConfig(text: string, file: string): MeshConfig {
     pathNormalization: doc.pathNormalization?.normalization ?? "BASE",
     providerNames: providers.map((p: { name: string }) => p.name),
     extAuthz,
+    tracing,
+    defaultProviders: {
+      tracing: Array.isArray(doc.defaultProviders?.tracing)
+        ? doc.defaultProviders.tracing.map(String)
+        : [],
+    },
     warnings,
   });
 }
@@ -141,6 +179,51 @@ function httpOf(common: ExtAuthzCommon, h: any): ExtAuthzHttpProvider {
     headersToDownstreamOnAllow: lower(h.headersToDownstreamOnAllow),
     headersToDownstreamOnDeny: lower(h.headersToDownstreamOnDeny),
   };
+}
+
+/** An `opentelemetry` provider; gRPC export and the fields we do not honour are warned about. */
+function otelOf(
+  name: string,
+  // deno-lint-ignore no-explicit-any
+  o: any,
+  at: string,
+  warnings: string[],
+): OtelTracingProvider {
+  const port = Number(o.port);
+  if (typeof o.service !== "string" || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`${at} needs opentelemetry.service and port`);
+  }
+  for (const field of ["resourceDetectors", "sampling", "dynatraceSampler"]) {
+    if (o[field]) warnings.push(`${at}: opentelemetry.${field} is ignored`);
+  }
+  if (!o.http) {
+    warnings.push(`${at}: opentelemetry without http exports with gRPC, which is not supported`);
+    return { name, service: o.service, port };
+  }
+  const headers = (Array.isArray(o.http.headers) ? o.http.headers : [])
+    .filter((h: { name?: unknown }) => typeof h?.name === "string")
+    .map((h: { name: string; value?: unknown; envName?: unknown }) =>
+      [h.name, typeof h.envName === "string" ? envValue(h.envName) : String(h.value ?? "")] as const
+    );
+  return {
+    name,
+    service: o.service,
+    port,
+    http: {
+      path: String(o.http.path || "/v1/traces"),
+      timeoutMs: durationMs(o.http.timeout) ?? 5_000,
+      headers,
+    },
+  };
+}
+
+/** An environment variable, empty when unset or not readable (Istio's `env.Register` default). */
+function envValue(name: string): string {
+  try {
+    return Deno.env.get(name) ?? "";
+  } catch {
+    return "";
+  }
 }
 
 /** Reads a MeshConfig file. @throws Error naming the file */

@@ -49,6 +49,7 @@ export {
   type ExtAuthzHttpProvider,
   type ExtAuthzProvider,
   type MeshConfig,
+  type OtelTracingProvider,
   parseMeshConfig,
   readMeshConfig,
 } from "./mesh_config.ts";

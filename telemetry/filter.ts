@@ -14,15 +14,10 @@
  *   the response head plus body bytes written, heads sized as HTTP/1.1 text.
  * - Label text is computed once per connection and destination (see {@link LabelCache}).
  */
-import {
-  type Filter,
-  grpcStatusForHttp,
-  HeaderMap,
-  type HttpContext,
-  LocalReply,
-} from "../http/mod.ts";
+import type { Filter, HeaderMap, HttpContext } from "../http/mod.ts";
 import type { Destination, Endpoint, Service, Snapshot } from "../mesh/mod.ts";
-import { type BodyEnd, BodyMeter, meteredBody } from "./_body_meter.ts";
+import { BodyMeter, meteredBody } from "./_body_meter.ts";
+import { type ExchangeEnd, field, grpcStatusOf, isGrpc, watchExchange } from "./_exchange_end.ts";
 import { destinationText, type IstioMetrics, type LabelPair, sourceText } from "./istio_metrics.ts";
 import { destinationLabels, sourceLabels } from "./mesh_labels.ts";
 
@@ -51,9 +46,6 @@ export interface MetricsFilterOptions {
   readonly now?: () => number;
 }
 
-/** What the chain answers for a non-{@link LocalReply} throw (mirrors `runChain`). */
-const INTERNAL_ERROR = new LocalReply(500, "internal error");
-
 /**
  * Makes the metrics filter. Put it first in the chain.
  *
@@ -76,18 +68,9 @@ export function metricsFilter<S extends MetricsState>(
     labels: new LabelCache(metrics),
     now: options.now ?? (() => performance.now()),
   };
-  return async function recordMetrics(ctx, next) {
+  return function recordMetrics(ctx, next) {
     const exchange = new MeteredExchange(ctx, recorder);
-    let thrown: { error: unknown } | undefined;
-    try {
-      await next();
-    } catch (e) {
-      thrown = { error: e };
-      throw e;
-    } finally {
-      if (thrown) exchange.failed(thrown.error);
-      else exchange.answered();
-    }
+    return watchExchange(ctx, next, { grpc: exchange.grpc, onEnd: (end) => exchange.finish(end) });
   };
 }
 
@@ -98,10 +81,10 @@ interface Recorder {
   readonly now: () => number;
 }
 
-/** One request's meters and the rules for when and what it records. */
+/** One request's meters and what it records when it is over. */
 class MeteredExchange<S extends MetricsState> {
+  readonly grpc: boolean;
   readonly #ctx: HttpContext<S>;
-  readonly #grpc: boolean;
   readonly #requestHead: number;
   readonly #request: BodyMeter;
   readonly #recorder: Recorder;
@@ -110,69 +93,21 @@ class MeteredExchange<S extends MetricsState> {
     this.#ctx = ctx;
     this.#recorder = recorder;
     const { head } = ctx.request;
-    this.#grpc = isGrpc(head.headers);
+    this.grpc = isGrpc(head.headers);
     this.#requestHead = requestHeadBytes(head);
-    this.#request = new BodyMeter(this.#grpc);
+    this.#request = new BodyMeter(this.grpc);
     const body = ctx.request.body;
     if (body.length !== 0) ctx.request.body = meteredBody(body, this.#request);
   }
 
-  /** A filter threw: record the reply the chain will make of it. */
-  failed(error: unknown): void {
-    const reply = error instanceof LocalReply ? error : INTERNAL_ERROR;
-    const flag = this.#ctx.flag !== "-" ? this.#ctx.flag : reply.flag;
-    this.#recordReply(reply, flag);
-  }
-
-  /** The chain returned: record now, or once the response body is over. */
-  answered(): void {
-    const ctx = this.#ctx;
-    const res = ctx.response;
-    if (!res) return this.#recordReply(new LocalReply(500, "no response"), ctx.flag);
-    if (ctx.localReply && this.#grpc) return this.#recordReply(ctx.localReply, ctx.flag);
-    const { head } = res;
-    if (head.status === 101 || res.body.length === 0) {
-      return this.#finish(head.status, head.headers, undefined, 0, 0, ctx.flag);
-    }
-    const meter = new BodyMeter(this.#grpc);
-    const body = res.body;
-    ctx.response = {
-      head,
-      body: meteredBody(body, meter, (end, reason) => {
-        const flag = ctx.flag !== "-" ? ctx.flag : endFlag(end, reason, ctx, head.status);
-        this.#finish(head.status, head.headers, body.trailers, meter.bytes, meter.messages, flag);
-      }),
-    };
-  }
-
-  #recordReply(reply: LocalReply, flag: string): void {
-    if (this.#grpc) {
-      // The gRPC shape `proxy/http_serve.ts` gives local replies: 200 with the status mapped.
-      const headers = new HeaderMap([
-        ["content-type", "application/grpc"],
-        ["grpc-status", String(grpcStatusForHttp(reply.status))],
-      ]);
-      return this.#finish(200, headers, undefined, 0, 0, flag);
-    }
-    const { head, body } = reply.toResponse();
-    this.#finish(head.status, head.headers, undefined, body.length ?? 0, 0, flag);
-  }
-
-  #finish(
-    code: number,
-    headers: HeaderMap,
-    trailers: HeaderMap | undefined,
-    bodyBytes: number,
-    messages: number,
-    flag: string,
-  ): void {
+  finish({ code, headers, trailers, bodyBytes, messages, flag }: ExchangeEnd): void {
     const r = this.#recorder;
     const ctx = this.#ctx;
     try {
       r.metrics.recordHttp(r.labels.pairFor(ctx.state), {
-        protocol: this.#grpc ? "grpc" : "http",
+        protocol: this.grpc ? "grpc" : "http",
         code,
-        grpcStatus: this.#grpc ? grpcStatusOf(code, headers, trailers) : "",
+        grpcStatus: this.grpc ? grpcStatusOf(code, headers, trailers) : "",
         flag,
         durationMs: r.now() - ctx.startedAt,
         requestBytes: this.#requestHead + this.#request.bytes,
@@ -185,18 +120,6 @@ class MeteredExchange<S extends MetricsState> {
       r.metrics.recordFailures++;
     }
   }
-}
-
-/**
- * The flag a response body's early stop implies: a read error is the upstream's (`UC`), a
- * cancel is the downstream going away (`DC`), except the codec dropping a body that must not be
- * sent (HEAD, 204, 304).
- */
-function endFlag(end: BodyEnd, reason: unknown, ctx: HttpContext<unknown>, status: number) {
-  if (end === "end") return "-";
-  if (end === "error") return "UC";
-  const bodiless = ctx.request.head.method === "HEAD" || status === 204 || status === 304;
-  return reason === undefined && bodiless ? "-" : "DC";
 }
 
 /**
@@ -261,26 +184,6 @@ interface ConnectionLabels {
   service?: Service;
   endpoint?: Endpoint;
   pair?: LabelPair;
-}
-
-function isGrpc(headers: HeaderMap): boolean {
-  return field(headers, "content-type")?.startsWith("application/grpc") ?? false;
-}
-
-/** `HeaderMap.get` without lower-casing the name each call (names are stored lower-case). */
-function field(headers: HeaderMap, lowerName: string): string | undefined {
-  const all = headers.entries();
-  for (let i = 0; i < all.length; i++) if (all[i][0] === lowerName) return all[i][1];
-  return undefined;
-}
-
-/**
- * Envoy's `Grpc::Common::getGrpcStatus`: trailers, then headers, then the HTTP status mapped.
- */
-function grpcStatusOf(code: number, headers: HeaderMap, trailers?: HeaderMap): string {
-  const raw = (trailers && field(trailers, "grpc-status")) ?? field(headers, "grpc-status");
-  if (raw !== undefined && /^\d+$/.test(raw.trim())) return raw.trim();
-  return code > 0 ? String(grpcStatusForHttp(code)) : "";
 }
 
 /** `METHOD path HTTP/1.1\r\n`, the fields (with `host` when only `:authority` came), `\r\n`. */

@@ -113,7 +113,7 @@ export function servedBy(destination: Destination, routed: ServedBy = {}): Serve
 }
 
 /** The host of `ip:port` or `[v6]:port`. */
-function hostOf(node: string): string {
+export function hostOf(node: string): string {
   if (node.startsWith("[")) return node.slice(1, node.indexOf("]"));
   const colon = node.lastIndexOf(":");
   return colon < 0 || node.indexOf(":") !== colon ? node : node.slice(0, colon);

@@ -1,16 +1,19 @@
 /**
  * @module
- * Telemetry of the waypoint. For now Istio's standard metrics, with the names, labels (in
- * Envoy's order) and values an Envoy waypoint reports (`reporter="waypoint"`): a small registry
- * of our own keyed by precomputed label text ({@link Registry}), Istio's families and label
- * derivation from the mesh model and ztunnel's `baggage` ({@link IstioMetrics}), the chain
- * filter that records every HTTP request ({@link metricsFilter}, first in the chain),
- * {@link recordTcp} for spliced connections, and the sliced Prometheus text
- * ({@link prometheusRenderer}).
+ * Telemetry of the waypoint. Istio's standard metrics, with the names, labels (in Envoy's
+ * order) and values an Envoy waypoint reports (`reporter="waypoint"`): a small registry of our
+ * own keyed by precomputed label text ({@link Registry}), Istio's families and label derivation
+ * from the mesh model and ztunnel's `baggage` ({@link IstioMetrics}), the chain filter that
+ * records every HTTP request ({@link metricsFilter}, first in the chain), {@link recordTcp} for
+ * spliced connections, and the sliced Prometheus text ({@link prometheusRenderer}). Tracing:
+ * W3C and B3 trace context ({@link extractTrace}, {@link injectTrace}), the filter that continues
+ * or starts a trace and records a server span per sampled request ({@link tracingFilter}, right
+ * after the metrics filter), and the batching OTLP/HTTP JSON exporter ({@link OtlpExporter}).
  *
  * Must not: block the request path (recording is a few field updates on precomputed series;
- * rendering yields to the event loop between slices), or import `proxy/`: the filter reads the
- * request state through {@link MetricsState}.
+ * rendering yields to the event loop between slices; spans are exported in the background from
+ * a bounded queue), fail a request because of trace context, or import `proxy/`: the filters read
+ * the request state through {@link MetricsState} and {@link TracingState}.
  */
 export {
   Counter,
@@ -58,3 +61,35 @@ export {
 export { metricsFilter, type MetricsFilterOptions, type MetricsState } from "./filter.ts";
 export { recordTcp, type TcpConnection, type TcpRecord } from "./tcp.ts";
 export { type PrometheusOptions, prometheusRenderer, prometheusStream } from "./prometheus.ts";
+export {
+  decideSampling,
+  extractTrace,
+  type FinishedSpan,
+  formatTraceparent,
+  type IncomingTrace,
+  injectTrace,
+  parseB3Multi,
+  parseB3Single,
+  parseTraceparent,
+  type ServerContext,
+  serverContext,
+  type SpanAttribute,
+  type SpanContext,
+  type SpanSink,
+  type TraceFormat,
+  TraceIds,
+} from "./trace.ts";
+export {
+  type ProxyTags,
+  tracingFilter,
+  type TracingFilterOptions,
+  type TracingState,
+} from "./trace_filter.ts";
+export {
+  type ExportStats,
+  OtlpExporter,
+  type OtlpExporterOptions,
+  type OtlpTarget,
+  otlpTraceRequest,
+  otlpUrl,
+} from "./otlp.ts";

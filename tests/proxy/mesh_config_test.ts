@@ -56,3 +56,58 @@ Deno.test("parseMeshConfig() refuses an ext_authz provider without service or po
     /mesh\.yaml: extensionProviders\[0\] \(g\) needs envoyExtAuthzGrpc\.service and port/,
   );
 });
+
+Deno.test("parseMeshConfig() reads opentelemetry providers and defaultProviders.tracing", () => {
+  Deno.env.set("WAYPOINT_TEST_OTEL_TOKEN", "s3cret");
+  const config = parseMeshConfig(
+    `extensionProviders:
+  - name: otel-http
+    opentelemetry:
+      service: observability/otel.observability.svc.cluster.local
+      port: 4318
+      http:
+        path: /otlp/v1/traces
+        timeout: 2s
+        headers:
+          - { name: x-tenant, value: mesh }
+          - { name: authorization, envName: WAYPOINT_TEST_OTEL_TOKEN }
+  - name: otel-defaults
+    opentelemetry: { service: otel, port: 4318, http: {} }
+  - name: otel-grpc
+    opentelemetry: { service: otel, port: 4317, resourceDetectors: { environment: {} } }
+defaultProviders:
+  tracing: [otel-http]
+  metrics: [prometheus]`,
+    "mesh.yaml",
+  );
+  Deno.env.delete("WAYPOINT_TEST_OTEL_TOKEN");
+  assert.deepEqual(config.tracing.get("otel-http"), {
+    name: "otel-http",
+    service: "observability/otel.observability.svc.cluster.local",
+    port: 4318,
+    http: {
+      path: "/otlp/v1/traces",
+      timeoutMs: 2_000,
+      headers: [["x-tenant", "mesh"], ["authorization", "s3cret"]],
+    },
+  });
+  assert.deepEqual(config.tracing.get("otel-defaults")?.http, {
+    path: "/v1/traces",
+    timeoutMs: 5_000,
+    headers: [],
+  });
+  assert.deepEqual(config.tracing.get("otel-grpc"), {
+    name: "otel-grpc",
+    service: "otel",
+    port: 4317,
+  });
+  assert.deepEqual(config.defaultProviders, { tracing: ["otel-http"] });
+  assert.deepEqual(config.warnings, [
+    "mesh.yaml: extensionProviders[2] (otel-grpc): opentelemetry.resourceDetectors is ignored",
+    "mesh.yaml: extensionProviders[2] (otel-grpc): opentelemetry without http exports with gRPC, which is not supported",
+  ]);
+  assert.throws(
+    () => parseMeshConfig(`extensionProviders: [{ name: o, opentelemetry: { port: 4318 } }]`, "m"),
+    /m: extensionProviders\[0\] \(o\) needs opentelemetry\.service and port/,
+  );
+});
