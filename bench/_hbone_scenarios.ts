@@ -15,6 +15,7 @@ import {
   withStack,
 } from "./_scenario.ts";
 import { assertRunning, PATHS } from "./_stack.ts";
+import type { CurvePoint } from "./_stats.ts";
 import { rssKiB, Window, type WindowResult } from "./_window.ts";
 
 const PROCS = ["waypoint", "stand-in", "backend", "client"];
@@ -26,6 +27,7 @@ interface ShortResult {
   errors: number;
   firstError?: string;
   latencyMs: Record<string, number>;
+  curve: CurvePoint[];
 }
 
 /** `hbone-short`: streams/s, stream latency and CPU per 1,000 streams at 1, 16 and 64 workers. */
@@ -37,7 +39,7 @@ export const hboneShort: Scenario = {
   run: (ctx) =>
     withStack(ctx, async (stack) => {
       const levels = [1, 16, 64];
-      const seconds = ctx.quick ? 2 : 10, warmup = ctx.quick ? 0.5 : 1;
+      const seconds = ctx.quick ? 1 : 10, warmup = ctx.quick ? 0.5 : 1;
       const clients = new Map<string, Proc>(PATHS.map((p) => [
         p.name,
         hboneClient(ctx, p, "short", p.echo, [
@@ -46,7 +48,7 @@ export const hboneShort: Scenario = {
         ]),
       ]));
       const rows: (string | number)[][] = [];
-      const data: unknown[] = [];
+      const data: (ShortResult & { path: string; window: WindowResult })[] = [];
       try {
         for (const c of levels) {
           for (const path of PATHS) {
@@ -57,7 +59,6 @@ export const hboneShort: Scenario = {
             const win = new Window({ ...stack.pids, client: client.pid });
             const r = await client.event<ShortResult>("result", (seconds + 60) * 1000);
             const w = win.close();
-            assertRunning(stack);
             assertRunning(stack);
             data.push({ path: path.name, ...r, window: w });
             rows.push([
@@ -90,6 +91,16 @@ export const hboneShort: Scenario = {
           ],
           rows,
         }],
+        plot: {
+          title: "hbone-short: stream latency by percentile",
+          panels: levels.map((c) => ({
+            title: `${c} worker${c === 1 ? "" : "s"}`,
+            series: data.filter((d) => d.concurrency === c).map((d) => ({
+              name: d.path,
+              points: d.curve,
+            })),
+          })),
+        },
         data,
       };
     }),
@@ -163,6 +174,7 @@ export const rss: Scenario = {
   summary: "VmRSS idle after start and with 1,000 streams held open (echo-checked)",
   run: async (ctx) => {
     const streams = 1000;
+    const idleSeconds = ctx.quick ? 1 : 2;
     const rows: (string | number)[][] = [];
     const data: unknown[] = [];
     // A fresh stack per path, so "idle" means idle for both proxies.
@@ -170,7 +182,7 @@ export const rss: Scenario = {
       const proxy = path.name === "waypoint" ? "waypoint" : "stand-in";
       await withStack(ctx, async (stack) => {
         ctx.progress(`rss: ${path.name}, ${streams} streams`);
-        await sleep(2_000);
+        await sleep(idleSeconds * 1000);
         const idle = kib(stack.pids[proxy]);
         const client = hboneClient(ctx, path, "hold", path.echo, ["--streams", `${streams}`]);
         try {
@@ -198,7 +210,8 @@ export const rss: Scenario = {
     }
     return {
       tables: [{
-        title: `rss: VmRSS idle (2 s after ready) and with ${streams} streams held open`,
+        title: `rss: VmRSS idle (${idleSeconds} s after ready) and with ${streams} streams held ` +
+          "open",
         columns: [
           "path",
           "process",

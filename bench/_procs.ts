@@ -4,7 +4,10 @@
  * Invariants:
  * - Every process started here is in one registry until it has exited; {@link stopAll} ends
  *   them all (SIGTERM, then SIGKILL after a grace period), and `run.ts` calls it in `finally`
- *   and on SIGINT/SIGTERM, so an error never leaves a proxy running.
+ *   and on SIGINT/SIGTERM, so an error never leaves a proxy running. Once {@link shutDown} has
+ *   been called no new process starts, so a scenario still unwinding cannot leave one behind.
+ * - Stopping a process also signals its children (by pid, from `/proc`): a load tool runs under
+ *   `sh`, and a signal to the shell alone would leave the tool running.
  * - A child's stdout and stderr are always read, so a chatty child never blocks on a full pipe;
  *   the last lines are kept to explain a failure.
  */
@@ -16,6 +19,10 @@ export interface SpawnOptions {
   readonly env?: Record<string, string>;
   /** Keep stdin open for {@link Proc.send}. @default false */
   readonly stdin?: boolean;
+  /** How many of its last output lines {@link Proc.tail} keeps. @default 40 */
+  readonly tailLines?: number;
+  /** Called with each line it writes (stdout and stderr) as it comes. */
+  readonly onLine?: (line: string) => void;
 }
 
 /** A running child process of the harness. */
@@ -30,9 +37,14 @@ export class Proc {
   #waiters: (() => void)[] = [];
   #stdin?: WritableStreamDefaultWriter<Uint8Array>;
   #done = false;
+  #tailLines: number;
+  #onLine?: (line: string) => void;
 
   constructor(name: string, command: string, args: readonly string[], options: SpawnOptions = {}) {
+    if (closing) throw new Error(`Not starting ${name}: the harness is stopping`);
     this.name = name;
+    this.#tailLines = options.tailLines ?? TAIL_LINES;
+    this.#onLine = options.onLine;
     this.#child = new Deno.Command(command, {
       args: [...args],
       env: options.env,
@@ -115,11 +127,14 @@ export class Proc {
    */
   async stop(graceMs = 3_000): Promise<Deno.CommandStatus> {
     await this.#stdin?.close().catch(() => {});
+    const children = childrenOf(this.pid);
     if (!this.#done) signal(this.#child, "SIGTERM");
+    for (const pid of children) killPid(pid, "SIGTERM");
     let timer: ReturnType<typeof setTimeout> | undefined;
     const killed = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
         if (!this.#done) signal(this.#child, "SIGKILL");
+        for (const pid of children) killPid(pid, "SIGKILL");
         resolve();
       }, graceMs);
     });
@@ -139,8 +154,9 @@ export class Proc {
   }
 
   #keep(line: string, events: boolean): void {
+    this.#onLine?.(line);
     this.#tail.push(line);
-    if (this.#tail.length > TAIL_LINES) this.#tail.shift();
+    if (this.#tail.length > this.#tailLines) this.#tail.shift();
     if (/"level":"(warn|error)"/.test(line)) warnings.set(this.name, this.warnings + 1);
     if (events && line.startsWith("{")) {
       this.#lines.push(line);
@@ -162,10 +178,17 @@ export class Proc {
 
 const live = new Set<Proc>();
 const warnings = new Map<string, number>();
+let closing = false;
 
 /** Stops every process the harness started that is still running. */
 export async function stopAll(graceMs = 3_000): Promise<void> {
-  await Promise.all([...live].map((p) => p.stop(graceMs)));
+  while (live.size > 0) await Promise.all([...live].map((p) => p.stop(graceMs)));
+}
+
+/** From now on no process starts ({@link Proc}'s constructor throws); then {@link stopAll}. */
+export async function shutDown(graceMs = 3_000): Promise<void> {
+  closing = true;
+  await stopAll(graceMs);
 }
 
 function signal(child: Deno.ChildProcess, sig: Deno.Signal): void {
@@ -174,6 +197,28 @@ function signal(child: Deno.ChildProcess, sig: Deno.Signal): void {
   } catch {
     // Already gone.
   }
+}
+
+function killPid(pid: number, sig: Deno.Signal): void {
+  try {
+    Deno.kill(pid, sig);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** The direct children of a process, from every thread's `/proc/<pid>/task/<tid>/children`. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const text = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/children`);
+      for (const c of text.trim().split(/\s+/)) if (c) out.push(Number(c));
+    }
+  } catch {
+    // Gone, or no /proc: nothing to add.
+  }
+  return out;
 }
 
 function parseEvent(line: string): Record<string, unknown> | undefined {

@@ -33,7 +33,13 @@ export async function describeMachine(): Promise<Machine> {
   const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
   const meminfo = await Deno.readTextFile("/proc/meminfo").catch(() => "");
   const tools: Record<string, string> = {};
-  for (const [name, args] of [["wrk", ["--version"]], ["h2load", ["--version"]]] as const) {
+  const versions = [
+    ["wrk", ["--version"]],
+    ["h2load", ["--version"]],
+    ["haproxy", ["-v"]],
+    ["curl", ["--version"]],
+  ] as const;
+  for (const [name, args] of versions) {
     const v = await versionLine(name, args);
     if (v) tools[name] = v;
   }
@@ -63,11 +69,16 @@ async function versionLine(name: string, args: readonly string[]): Promise<strin
   }
 }
 
-/** The whole report as Markdown. */
+/**
+ * The whole report as Markdown.
+ *
+ * @param plots The SVG file (relative to the report) of each scenario that has a plot
+ */
 export function toMarkdown(
   machine: Machine,
   options: Readonly<Record<string, unknown>>,
   scenarios: readonly ScenarioReport[],
+  plots: ReadonlyMap<string, string> = new Map(),
 ): string {
   const lines = [
     `# waypoint bench, ${machine.date}`,
@@ -89,6 +100,8 @@ export function toMarkdown(
       continue;
     }
     for (const t of s.tables) lines.push(...tableMarkdown(t), "");
+    const plot = plots.get(s.name);
+    if (plot && s.plot) lines.push(`![${s.plot.title}](${plot})`, "");
     if (s.skipped) lines.push(s.skipped, "");
   }
   return lines.join("\n").replace(/\n{3,}/g, "\n\n").trimEnd() + "\n";
@@ -106,20 +119,23 @@ function tableMarkdown(t: Table): string[] {
   ];
 }
 
+/** `<dir>/<date>-<commit>`: the path of a run's files without their extension. */
+export function reportBase(dir: string, machine: Machine): string {
+  const stamp = machine.date.replace(/[:.]/g, "-").replace(/-\d+Z$/, "Z");
+  return `${dir.replace(/\/$/, "")}/${stamp}-${machine.commit.slice(0, 7)}`;
+}
+
 /**
- * Writes `<date>-<commit>.json` and `.md` into `dir`.
+ * Writes `<base>.json` and `<base>.md`.
  *
  * @returns The two paths
  */
 export async function writeReport(
-  dir: string,
+  base: string,
   markdown: string,
   json: unknown,
-  machine: Machine,
 ): Promise<string[]> {
-  await Deno.mkdir(dir, { recursive: true });
-  const stamp = machine.date.replace(/[:.]/g, "-").replace(/-\d+Z$/, "Z");
-  const base = `${dir.replace(/\/$/, "")}/${stamp}-${machine.commit.slice(0, 7)}`;
+  await Deno.mkdir(base.slice(0, base.lastIndexOf("/") + 1) || ".", { recursive: true });
   await Deno.writeTextFile(`${base}.json`, JSON.stringify(json, null, 2) + "\n");
   await Deno.writeTextFile(`${base}.md`, markdown);
   return [`${base}.json`, `${base}.md`];

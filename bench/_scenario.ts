@@ -11,7 +11,7 @@ import {
   stopStack,
   type Workspace,
 } from "./_stack.ts";
-import { round } from "./_stats.ts";
+import { type CurvePoint, round } from "./_stats.ts";
 import type { WindowResult } from "./_window.ts";
 
 /** Inputs of a scenario run. */
@@ -36,9 +36,29 @@ export interface Table {
   readonly notes?: readonly string[];
 }
 
+/** One line of a latency-percentile plot: a path (or variant) and its curve. */
+export interface PlotSeries {
+  readonly name: string;
+  readonly points: readonly CurvePoint[];
+}
+
+/** One panel of a plot: the lines of one load. */
+export interface PlotPanel {
+  readonly title: string;
+  readonly series: readonly PlotSeries[];
+}
+
+/** A scenario's latency-percentile plot, written as SVG next to the report (`_plot.ts`). */
+export interface Plot {
+  readonly title: string;
+  readonly panels: readonly PlotPanel[];
+}
+
 /** What a scenario produced. */
 export interface Outcome {
   readonly tables: readonly Table[];
+  /** Its latency-percentile plot, when it measures latency. */
+  readonly plot?: Plot;
   /** Raw measurements for the JSON file. */
   readonly data: unknown;
   /** Set when the scenario (or part of it) could not run, with the reason. */

@@ -29,7 +29,8 @@ export const NET = {
   vipHttpPort: 80,
 } as const;
 
-const spiffe = (sa: string) => `spiffe://cluster.local/ns/bench/sa/${sa}`;
+/** The SPIFFE id of a service account of namespace `bench`. */
+export const spiffe = (sa: string) => `spiffe://cluster.local/ns/bench/sa/${sa}`;
 
 /** Identities of the three parties. */
 export const IDS = {

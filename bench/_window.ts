@@ -75,8 +75,8 @@ function machineBusyTicks(): number {
 export class Window {
   #pids: Readonly<Record<string, number>>;
   #ticks: Record<string, number> = {};
-  #machine: number;
-  #started: number;
+  #machine = 0;
+  #started = 0;
   #rss: Record<string, number> = {};
   #poll: ReturnType<typeof setInterval>;
 
@@ -87,11 +87,20 @@ export class Window {
    */
   constructor(pids: Readonly<Record<string, number>>) {
     this.#pids = pids;
-    for (const [name, pid] of Object.entries(pids)) this.#ticks[name] = cpuTicks(pid) ?? 0;
+    this.restart();
+    this.#poll = setInterval(() => this.#sampleRss(), POLL_MS);
+  }
+
+  /**
+   * Starts the window again from now: CPU, time and RSS count from here (a load tool's
+   * measured phase begins after its warm-up).
+   */
+  restart(): void {
+    for (const [name, pid] of Object.entries(this.#pids)) this.#ticks[name] = cpuTicks(pid) ?? 0;
     this.#machine = machineBusyTicks();
     this.#started = performance.now();
+    this.#rss = {};
     this.#sampleRss();
-    this.#poll = setInterval(() => this.#sampleRss(), POLL_MS);
   }
 
   /**

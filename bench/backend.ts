@@ -2,8 +2,9 @@
  * The benchmark backend, one process standing for the application in a pod:
  * - a TCP echo (writes back what it reads, half-closes after the client does),
  * - a TCP sink (reads to end of stream, then answers the byte count as 8 bytes big-endian),
- * - an HTTP/1.1 server answering every request with a 1 KiB body (`Deno.serve`, Deno's native
- *   HTTP stack, so the backend is cheap next to the proxies).
+ * - an HTTP/1.1 server answering every GET with a 1 KiB body, and every POST or PUT by reading
+ *   its body to the end, discarding it, and answering the byte count as decimal text (`Deno.serve`,
+ *   Deno's native HTTP stack, so the backend is cheap next to the proxies).
  *
  * Usage: deno run -A bench/backend.ts --host IP --echo PORT --sink PORT --http PORT
  */
@@ -41,6 +42,13 @@ async function sink(conn: Deno.Conn): Promise<void> {
   await conn.closeWrite();
 }
 
+/** Reads an upload to its end and answers how many bytes it had. */
+async function countBody(body: ReadableStream<Uint8Array>): Promise<Response> {
+  let total = 0;
+  for await (const chunk of body) total += chunk.length;
+  return new Response(String(total), { headers: { "content-type": "text/plain" } });
+}
+
 async function serveTcp(
   hostname: string,
   port: number,
@@ -73,7 +81,10 @@ if (import.meta.main) {
   void serveTcp(host, Number(values.sink), sink);
   Deno.serve(
     { hostname: host, port: Number(values.http), onListen: () => {} },
-    () => new Response(BODY, { headers: { "content-type": "application/octet-stream" } }),
+    (req) =>
+      req.body && (req.method === "POST" || req.method === "PUT")
+        ? countBody(req.body)
+        : new Response(BODY, { headers: { "content-type": "application/octet-stream" } }),
   );
   console.log(JSON.stringify({ event: "ready", host }));
   Deno.addSignalListener("SIGTERM", () => Deno.exit(0));

@@ -24,7 +24,7 @@ import {
   IdentitySource,
   type TunnelTarget,
 } from "../tunnel/mod.ts";
-import { percentiles } from "./_stats.ts";
+import { percentileCurve, percentiles } from "./_stats.ts";
 
 const CHUNK = 256 << 10;
 
@@ -113,6 +113,7 @@ async function shortMode(pool: HbonePool, target: TunnelTarget, f: Flags): Promi
       errors,
       firstError,
       latencyMs: percentiles(latencies),
+      curve: percentileCurve(latencies),
     });
     stop = true;
     await Promise.all(workers);

@@ -9,23 +9,35 @@
  */
 import { parseArgs } from "node:util";
 import { HBONE_SCENARIOS } from "./_hbone_scenarios.ts";
-import { http1k } from "./_http_scenarios.ts";
+import { http1k, httpUpload } from "./_http_scenarios.ts";
+import { plotSvg } from "./_plot.ts";
 import { httpPolicy } from "./_policy_scenario.ts";
-import { stopAll } from "./_procs.ts";
-import { describeMachine, type ScenarioReport, toMarkdown, writeReport } from "./_report.ts";
+import { shutDown, stopAll } from "./_procs.ts";
+import {
+  describeMachine,
+  reportBase,
+  type ScenarioReport,
+  toMarkdown,
+  writeReport,
+} from "./_report.ts";
 import type { Scenario, ScenarioContext } from "./_scenario.ts";
 import { makeWorkspace } from "./_stack.ts";
 import { initClock } from "./_window.ts";
 import { profileMarkdown, type ProfileSummary, summarizeProfile } from "./profile.ts";
 
 /** Every scenario, in the order a default run takes them. */
-export const SCENARIOS: readonly Scenario[] = [...HBONE_SCENARIOS, http1k, httpPolicy];
+export const SCENARIOS: readonly Scenario[] = [
+  ...HBONE_SCENARIOS,
+  http1k,
+  httpUpload,
+  httpPolicy,
+];
 
 const USAGE = `Usage: deno task bench [--quick] [--scenario NAME]... [--out DIR] [--cpu-prof]
 
-  --quick          a few seconds per measurement (CI smoke), 256 MiB bulk
+  --quick          about a second per measurement and fewer loads (CI smoke), 256 MiB bulk
   --scenario NAME  run only these (repeatable); default: all
-  --out DIR        where the .json and .md of the run go (default bench/results/)
+  --out DIR        where the .json, .md and .svg files of the run go (default bench/results/)
   --cpu-prof       run the waypoint under deno --cpu-prof and summarize where its time goes
 
 Scenarios:
@@ -84,7 +96,16 @@ async function main(): Promise<number> {
     await Deno.remove(ws.dir, { recursive: true }).catch(() => {});
   }
   const options = { quick: values.quick, scenarios: names, cpuProf: values["cpu-prof"] };
-  let markdown = toMarkdown(machine, options, reports);
+  const base = reportBase(values.out, machine);
+  await Deno.mkdir(values.out, { recursive: true });
+  const plots = new Map<string, string>();
+  for (const r of reports) {
+    if (!r.plot) continue;
+    const file = `${base}-${r.name}.svg`;
+    await Deno.writeTextFile(file, plotSvg(r.plot));
+    plots.set(r.name, file.slice(file.lastIndexOf("/") + 1));
+  }
+  let markdown = toMarkdown(machine, options, reports, plots);
   for (const p of profiles) {
     markdown += "\n" + profileMarkdown(p.summary, `waypoint CPU profile during ${p.scenario}`) +
       `\nRaw profile: ${p.file} (open in Chrome DevTools or speedscope).\n`;
@@ -93,13 +114,10 @@ async function main(): Promise<number> {
     markdown += "\nUnder --cpu-prof the waypoint's CPU figures above include the profiler.\n";
   }
   console.log(markdown);
-  const files = await writeReport(
-    values.out,
-    markdown,
-    { machine, options, scenarios: reports, profiles },
-    machine,
-  );
-  progress(`wrote ${files.join(" and ")}`);
+  // The plots' points are in each scenario's data already; the JSON names their files.
+  const scenarios = reports.map(({ plot: _, ...r }) => ({ ...r, plotFile: plots.get(r.name) }));
+  const files = await writeReport(base, markdown, { machine, options, scenarios, profiles });
+  progress(`wrote ${files.join(", ")}, and ${plots.size} SVG plots beside them`);
   return reports.some((r) => r.status === "failed") ? 1 : 0;
 }
 
@@ -156,7 +174,7 @@ function clock(): string {
 if (import.meta.main) {
   const interrupted = async () => {
     console.error("[bench] interrupted: stopping every process the harness started");
-    await stopAll(1_000);
+    await shutDown(1_000);
     if (workspaceDir) await Deno.remove(workspaceDir, { recursive: true }).catch(() => {});
     Deno.exit(130);
   };
@@ -168,7 +186,7 @@ if (import.meta.main) {
   } catch (e) {
     console.error(`[bench] ${e instanceof Error ? e.message : e}`);
   } finally {
-    await stopAll();
+    await shutDown();
   }
   Deno.exit(code);
 }

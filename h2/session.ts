@@ -249,6 +249,9 @@ export class H2Session extends EventEmitter implements StreamHost {
     socket.on("close", () => this.#onSocketClose());
     socket.on("drain", () => this.#onDrain());
     (socket as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+    // A socket paused by its previous reader (a protocol sniffer that put bytes back) stays
+    // paused when a `data` listener is added: the session reads it from now on.
+    socket.resume();
 
     if (role === "client") this.#queue(CLIENT_PREFACE);
     const settings: [number, number][] = [

@@ -1,22 +1,33 @@
 /**
  * HTTP/2 with prior knowledge (h2c) over any duplex, for ports whose protocol is http2 or grpc:
  * a server side that turns streams into {@link Exchange}s and a client side that sends requests
- * over one multiplexed connection (libraries.md: `node:http2` accepts any duplex this way).
+ * over one multiplexed connection. Both run on our own HTTP/2 (`h2/`): `node:http2` aborts the
+ * process in nghttp2 when some peers send GOAWAY (denoland/deno#36788), and a client app's
+ * GOAWAY must not take the waypoint down.
  *
  * Invariants:
  * - Connection-specific fields (RFC 9113 §8.2.2) never reach the wire; `host` becomes `:authority`.
- * - gRPC responses keep their trailers (`grpc-status`, `grpc-message`); a trailers-only response
- *   is sent as one HEADERS frame with END_STREAM.
+ * - Trailers are kept both ways (gRPC's `grpc-status`, `grpc-message`) and go out as a last
+ *   HEADERS frame with END_STREAM; a trailers-only gRPC response is one HEADERS frame with
+ *   END_STREAM.
  * - Bodies stream in both directions with HTTP/2 flow control; nothing is buffered whole.
+ * - A request body cancelled by a local reply is drained, not reset: its stream carries the
+ *   reply. Once a response is complete, a request (other than CONNECT) still arriving is reset
+ *   with NO_ERROR (RFC 9113 §8.1), so a client never waits on a window nobody refills.
+ * - The server side sends GOAWAY only for a client's protocol error: otherwise the client or the
+ *   tunnel ends the connection.
  */
-import http2 from "node:http2";
-import type {
-  ClientHttp2Session,
-  IncomingHttpHeaders,
-  OutgoingHttpHeaders,
-  ServerHttp2Stream,
-} from "node:http2";
 import type { Duplex } from "node:stream";
+import {
+  connectH2,
+  ErrorCode,
+  errorName,
+  type H2Headers,
+  type H2Options,
+  type H2Session,
+  type H2Stream,
+  serveH2,
+} from "../h2/mod.ts";
 import { HttpCodecError } from "./errors.ts";
 import { pumpBody, readableBody } from "./stream_body.ts";
 import {
@@ -27,7 +38,7 @@ import {
   type ResponseHead,
 } from "./types.ts";
 
-/** Fields that HTTP/2 forbids (RFC 9113 §8.2.2); `te` is allowed only as `trailers`. */
+/** Fields that HTTP/2 forbids (RFC 9113 §8.2.2), and `host`, which `:authority` replaces. */
 const CONNECTION_FIELDS = new Set([
   "connection",
   "keep-alive",
@@ -37,6 +48,9 @@ const CONNECTION_FIELDS = new Set([
   "host",
   "http2-settings",
 ]);
+
+/** Streams assumed allowed until the server's SETTINGS say (RFC 9113 §6.5.2 recommends 100). */
+const ASSUMED_STREAMS = 100;
 
 /** Tunables for both sides. */
 export interface H2cOptions {
@@ -48,12 +62,15 @@ export interface H2cOptions {
   streamWindow?: number;
 }
 
-function settings(options: H2cOptions) {
+function sessionOptions(options: H2cOptions): H2Options {
+  const streamWindow = options.streamWindow ?? 1 << 20;
   return {
     maxConcurrentStreams: options.maxConcurrentStreams ?? 100,
     maxHeaderListSize: options.maxHeaderListSize ?? 60 << 10,
-    initialWindowSize: options.streamWindow ?? 1 << 20,
-    enablePush: false,
+    initialWindowSize: streamWindow,
+    connectionWindowSize: Math.max(4 << 20, streamWindow),
+    // The tunnel under the connection has its own keepalive.
+    pingIntervalMs: 0,
   };
 }
 
@@ -70,34 +87,28 @@ export function serveH2c(
   handler: (exchange: Exchange) => Promise<void>,
   options: H2cOptions = {},
 ): Promise<void> {
-  const server = http2.createServer({ settings: settings(options), maxSessionMemory: 64 });
   return new Promise((resolve) => {
-    server.on("session", (session) => {
-      session.on("error", () => {});
-      session.once("close", () => resolve());
-    });
-    server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    const session = serveH2(conn, sessionOptions(options), (stream, headers) => {
       stream.on("error", () => {});
-      const exchange = serverExchange(stream, headers);
-      handler(exchange).catch(() => {
-        if (!stream.headersSent) stream.respond({ ":status": 500 }, { endStream: true });
-        else stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      handler(serverExchange(stream, headers)).catch(() => {
+        if (!stream.headersSent) stream.respond(500, {}, { endStream: true });
+        else stream.close(ErrorCode.INTERNAL_ERROR);
       });
     });
+    session.once("close", () => resolve());
     conn.once("close", () => resolve());
-    server.emit("connection", conn);
   });
 }
 
-function serverExchange(stream: ServerHttp2Stream, raw: IncomingHttpHeaders): Exchange {
-  let trailers: HeaderMap | undefined;
-  stream.once("trailers", (t: IncomingHttpHeaders) => trailers = toHeaderMap(t));
+function serverExchange(stream: H2Stream, raw: H2Headers): Exchange {
   const headers = toHeaderMap(raw);
+  const method = raw[":method"] as string;
+  const authority = (raw[":authority"] as string | undefined) ?? headers.get("host") ?? "";
   const request: RequestHead = {
-    method: String(raw[":method"] ?? "GET"),
-    path: String(raw[":path"] ?? "/"),
-    authority: String(raw[":authority"] ?? headers.get("host") ?? ""),
-    scheme: String(raw[":scheme"] ?? "http"),
+    method,
+    path: method === "CONNECT" ? authority : raw[":path"] as string,
+    authority,
+    scheme: (raw[":scheme"] as string | undefined) ?? "http",
     version: "2",
     headers,
   };
@@ -105,7 +116,7 @@ function serverExchange(stream: ServerHttp2Stream, raw: IncomingHttpHeaders): Ex
   const body = readableBody(
     stream,
     stream.endAfterHeaders ? 0 : lengthOf(headers),
-    () => trailers,
+    trailersOf(stream),
     { onCancel: "discard" },
   );
   return {
@@ -115,57 +126,46 @@ function serverExchange(stream: ServerHttp2Stream, raw: IncomingHttpHeaders): Ex
   };
 }
 
-async function respondStream(stream: ServerHttp2Stream, head: ResponseHead, body: Body) {
+async function respondStream(stream: H2Stream, head: ResponseHead, body: Body): Promise<void> {
   if (stream.destroyed) throw new HttpCodecError("closed", "response", "client went away");
+  const fields = outgoingFields(head.headers);
   const grpc = head.headers.get("content-type")?.startsWith("application/grpc") ?? false;
-  const empty = body.length === 0;
-  const out = toOutgoing(head.headers);
-  out[":status"] = head.status;
-  if (empty && !grpc) {
-    stream.respond(out, { endStream: true });
+  if (body.length === 0 && (!grpc || head.headers.has("grpc-status"))) {
+    // No body, or a trailers-only gRPC response: the status is in the one HEADERS frame.
+    stream.respond(head.status, fields, { endStream: true });
     return;
   }
-  if (empty && grpc && head.headers.has("grpc-status")) {
-    // Trailers-only gRPC response: status in the one HEADERS frame.
-    stream.respond(out, { endStream: true });
-    return;
-  }
-  stream.respond(out, { waitForTrailers: grpc });
-  if (grpc) {
-    stream.once("wantTrailers", () => {
-      const t = body.trailers;
-      if (t && t.size > 0) stream.sendTrailers(toOutgoing(t));
-      else stream.close();
+  stream.respond(head.status, fields);
+  // A CONNECT is two byte streams, each ending on its own; any other exchange is over once the
+  // response is.
+  if (stream.headers[":method"] !== "CONNECT") {
+    stream.once("finish", () => {
+      if (!stream.remoteEnded) stream.close(ErrorCode.NO_ERROR);
     });
   }
-  await pumpBody(body, stream);
+  await send(body, stream);
 }
 
 /** An h2c client connection: many concurrent requests over one duplex. */
 export class H2cClientConnection {
-  #session: ClientHttp2Session;
+  readonly #session: H2Session;
   #active = 0;
-  #usable = true;
+  #settled = false;
 
   /**
    * @param conn The byte stream to the server, for example a tunnel stream
    * @param options Limits
    */
   constructor(conn: Duplex, options: H2cOptions = {}) {
-    this.#session = http2.connect("http://upstream", {
-      createConnection: () => conn,
-      settings: settings(options),
-      maxSessionMemory: 64,
-    });
-    this.#session.on("error", () => this.#usable = false);
-    this.#session.once("goaway", () => this.#usable = false);
-    this.#session.once("close", () => this.#usable = false);
+    this.#session = connectH2(conn, sessionOptions(options));
+    this.#session.ready.then(() => this.#settled = true, () => {});
   }
 
   /** Whether new requests may use this connection. */
   get available(): boolean {
-    const max = this.#session.remoteSettings?.maxConcurrentStreams ?? 100;
-    return this.#usable && !this.#session.destroyed && this.#active < max;
+    const s = this.#session;
+    const max = this.#settled ? s.remoteSettings.maxConcurrentStreams : ASSUMED_STREAMS;
+    return !s.closing && s.activeStreams < max;
   }
 
   /** Requests in flight. */
@@ -176,43 +176,39 @@ export class H2cClientConnection {
   /**
    * Sends a request and resolves at the response head; the body streams.
    *
-   * @throws HttpCodecError `closed` when the stream is reset before a response
+   * @throws HttpCodecError `closed` (rejects) when the connection takes no more requests or the
+   *   stream is reset before a response; `bad_message` when the head cannot go out as HTTP/2
    */
   request(head: RequestHead, body: Body): Promise<{ head: ResponseHead; body: Body }> {
-    const out = toOutgoing(head.headers);
-    out[":method"] = head.method;
-    out[":path"] = head.path;
-    out[":authority"] = head.authority;
-    out[":scheme"] = head.scheme;
-    const empty = body.length === 0;
-    const stream = this.#session.request(out, { endStream: empty });
+    let stream: H2Stream;
+    try {
+      stream = this.#session.request(requestFields(head), { endStream: body.length === 0 });
+    } catch (e) {
+      const kind = e instanceof TypeError ? "bad_message" : "closed";
+      return Promise.reject(new HttpCodecError(kind, "request", (e as Error).message));
+    }
     this.#active++;
     stream.once("close", () => this.#active--);
-    if (!empty) pumpBody(body, stream).catch(() => stream.close(http2.constants.NGHTTP2_CANCEL));
-    let trailers: HeaderMap | undefined;
-    stream.once("trailers", (t: IncomingHttpHeaders) => trailers = toHeaderMap(t));
+    stream.on("error", () => {}); // Reported by the promise below or by the response body.
+    if (body.length !== 0) send(body, stream).catch(() => {});
     return new Promise((resolve, reject) => {
       const fail = (e?: Error) =>
         reject(
           new HttpCodecError(
             "closed",
             "response",
-            e?.message ?? `stream reset (${stream.rstCode})`,
+            e?.message ?? `stream reset (${errorName(stream.rstCode ?? ErrorCode.CANCEL)})`,
           ),
         );
       stream.once("error", fail);
       stream.once("close", () => fail());
-      stream.once("response", (raw: IncomingHttpHeaders) => {
+      stream.once("response", (raw: H2Headers) => {
         stream.off("error", fail);
         const headers = toHeaderMap(raw);
-        const status = Number(raw[":status"]);
+        const length = stream.endAfterHeaders ? 0 : lengthOf(headers);
         resolve({
-          head: { status, headers },
-          body: readableBody(
-            stream,
-            stream.endAfterHeaders ? 0 : lengthOf(headers),
-            () => trailers,
-          ),
+          head: { status: Number(raw[":status"]), headers },
+          body: readableBody(stream, length, trailersOf(stream)),
         });
       });
     });
@@ -220,29 +216,56 @@ export class H2cClientConnection {
 
   /** Sends GOAWAY; requests in flight finish. */
   close(): void {
-    this.#usable = false;
-    this.#session.close();
+    void this.#session.close();
   }
 }
 
-function toHeaderMap(raw: IncomingHttpHeaders): HeaderMap {
-  const map = new HeaderMap();
-  for (const [name, value] of Object.entries(raw)) {
-    if (name.startsWith(":") || value === undefined) continue;
-    if (Array.isArray(value)) { for (const v of value) map.add(name, v); }
-    else map.add(name, String(value));
-  }
-  return map;
+/** Streams a body into an HTTP/2 stream and ends it, with the body's trailers if any. */
+async function send(body: Body, stream: H2Stream): Promise<void> {
+  await pumpBody(body, stream, {
+    end: (trailers) => {
+      const fields = trailers ? outgoingFields(trailers) : [];
+      if (fields.length > 0) stream.sendTrailers(fields);
+      else stream.end();
+    },
+    // A reset without error (the response is complete) stops the sending, quietly.
+    stopped: () => stream.rstCode !== undefined,
+  });
+  // Stopped early: ending the reset stream sends nothing and lets it be released.
+  if (!stream.writableEnded) stream.end();
 }
 
-function toOutgoing(headers: HeaderMap): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
+/** The pseudo-headers and fields of a request; CONNECT has neither `:scheme` nor `:path`. */
+function requestFields(head: RequestHead): [string, string][] {
+  const fields: [string, string][] = [[":method", head.method]];
+  if (head.method !== "CONNECT") fields.push([":scheme", head.scheme], [":path", head.path]);
+  if (head.authority) fields.push([":authority", head.authority]);
+  return fields.concat(outgoingFields(head.headers));
+}
+
+/** The stream's trailers as a header map, once they came. */
+function trailersOf(stream: H2Stream): () => HeaderMap | undefined {
+  let map: HeaderMap | undefined;
+  return () => (map ??= stream.trailers ? toHeaderMap(stream.trailers) : undefined);
+}
+
+function toHeaderMap(raw: H2Headers): HeaderMap {
+  const fields: [string, string][] = [];
+  for (const name in raw) {
+    if (name.charCodeAt(0) === 0x3a) continue;
+    const value = raw[name];
+    if (Array.isArray(value)) { for (const v of value) fields.push([name, v]); }
+    else fields.push([name, value]);
+  }
+  return HeaderMap.fromLowerCase(fields);
+}
+
+/** The fields HTTP/2 may carry, in order: connection-specific ones and `te` but `trailers` left out. */
+function outgoingFields(headers: HeaderMap): [string, string][] {
+  const out: [string, string][] = [];
   for (const [name, value] of headers) {
     if (CONNECTION_FIELDS.has(name) || (name === "te" && value !== "trailers")) continue;
-    const prev = out[name];
-    if (prev === undefined) out[name] = value;
-    else if (Array.isArray(prev)) prev.push(value);
-    else out[name] = [String(prev), value];
+    out.push([name, value]);
   }
   return out;
 }

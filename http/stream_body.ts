@@ -71,18 +71,43 @@ export function readableBody(
   return body;
 }
 
+/** Options of {@link pumpBody}. */
+export interface PumpOptions {
+  /**
+   * Ends the sink, given the body's trailers, for a sink that can send them (an HTTP/2 stream's
+   * `sendTrailers`). @default {`sink.end()`}
+   */
+  end?: (trailers: HeaderMap | undefined) => void;
+  /**
+   * True once the peer wants no more bytes without it being an error (an HTTP/2 stream it reset
+   * with NO_ERROR or CANCEL): the body is cancelled and the sink left as it is.
+   * @default {never}
+   */
+  stopped?: () => boolean;
+}
+
 /**
  * Writes a Body into a writable, waiting for `drain` when the writable is full, and ends it.
  *
  * @param body The source
  * @param sink The destination; ended with the last chunk
- * @returns Resolves when everything was handed to the sink
+ * @param options How to end the sink, and when to stop early
+ * @returns Resolves when everything was handed to the sink, or it stopped wanting it
  * @throws The body's read error or the sink's failure; the body is cancelled and the sink
  *   destroyed first
  */
-export async function pumpBody(body: Body, sink: Writable): Promise<void> {
+export async function pumpBody(
+  body: Body,
+  sink: Writable,
+  options: PumpOptions = {},
+): Promise<void> {
+  const stopped = options.stopped ?? (() => false);
   try {
     for (let chunk = await body.read(); chunk !== null; chunk = await body.read()) {
+      if (stopped()) {
+        body.cancel(new HttpCodecError("closed", "body", "peer stopped reading"));
+        return;
+      }
       if (sink.destroyed) throw new HttpCodecError("closed", "body", "peer went away");
       if (!sink.write(chunk)) await drained(sink);
     }
@@ -92,7 +117,8 @@ export async function pumpBody(body: Body, sink: Writable): Promise<void> {
     sink.destroy(e as Error);
     throw e;
   }
-  sink.end();
+  if (options.end) options.end(body.trailers);
+  else sink.end();
 }
 
 function drained(sink: Writable): Promise<void> {

@@ -17,6 +17,7 @@ import {
   parseGoaway,
   settingsFrame,
 } from "../../h2/frame.ts";
+import type { H2Headers } from "../../h2/fields.ts";
 import { HpackEncoder } from "../../h2/hpack.ts";
 import {
   connectH2,
@@ -25,6 +26,7 @@ import {
   serveH2,
   type StreamHandler,
 } from "../../h2/session.ts";
+import type { H2Stream } from "../../h2/stream.ts";
 
 /** A TCP listener on loopback that hands each socket to `onSocket`. */
 export interface Listener extends AsyncDisposable {
@@ -94,6 +96,39 @@ export async function pair(
     [Symbol.asyncDispose]: async () => {
       client.destroy();
       for (const s of servers) s.destroy();
+      await listener[Symbol.asyncDispose]();
+      await settle();
+    },
+  };
+}
+
+/** Our server with a raw client peer connected to it. */
+export interface RawClient extends AsyncDisposable {
+  readonly peer: RawPeer;
+  /** Server sessions, in accept order. */
+  readonly sessions: H2Session[];
+}
+
+/**
+ * Starts our server on `host` and connects a {@link RawPeer} client, resolved once our SETTINGS
+ * arrived.
+ */
+export async function rawClient(
+  host: string,
+  onStream: StreamHandler,
+  options: H2Options = {},
+  peerOptions: ConstructorParameters<typeof RawPeer>[2] = {},
+): Promise<RawClient> {
+  const sessions: H2Session[] = [];
+  const listener = await listen(host, (s) => sessions.push(serveH2(s, options, onStream)));
+  const peer = new RawPeer(await dial(host, listener.port), "client", peerOptions);
+  await peer.waitFor((f) => f.type === FrameType.SETTINGS && !(f.flags & Flag.ACK));
+  return {
+    peer,
+    sessions,
+    [Symbol.asyncDispose]: async () => {
+      peer.destroy();
+      for (const s of sessions) s.destroy();
       await listener[Symbol.asyncDispose]();
       await settle();
     },
@@ -247,6 +282,39 @@ export function connectHeaders(authority = "10.0.0.1:80"): Record<string, string
 /** A CONNECT request block for {@link RawPeer.headers}. */
 export function connectFields(authority = "10.0.0.1:80"): [string, string][] {
   return [[":method", "CONNECT"], [":authority", authority]];
+}
+
+/** Answers 200 with what arrived, echoes the body, and ends with trailers. */
+export function echoRequest(stream: H2Stream, h: H2Headers): void {
+  stream.on("error", () => {});
+  stream.respond(200, {
+    "x-method": String(h[":method"]),
+    "x-path": String(h[":path"]),
+    "x-scheme": String(h[":scheme"]),
+    "x-authority": String(h[":authority"]),
+  });
+  const body: Buffer[] = [];
+  stream.on("data", (c: Buffer) => body.push(c));
+  stream.on("end", () => {
+    stream.write(Buffer.concat(body));
+    stream.sendTrailers({
+      "x-body-bytes": String(Buffer.concat(body).length),
+      "x-request-trailer": String(stream.trailers?.["x-checksum"] ?? "none"),
+    });
+  });
+}
+
+/** Sends a request and collects the response head, body and trailers. */
+export async function exchange(stream: H2Stream) {
+  const trailers = once<H2Headers>(stream, "trailers");
+  const [head, body] = await exchangeHead(stream);
+  return { head, body, trailers: await trailers };
+}
+
+/** The response head and body of a stream without trailers. */
+export function exchangeHead(stream: H2Stream): Promise<[H2Headers, Buffer]> {
+  stream.on("error", () => {});
+  return Promise.all([once<H2Headers>(stream, "response"), readAll(stream)]);
 }
 
 export { ErrorCode, FrameType };

@@ -7,86 +7,27 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import http2 from "node:http2";
 import type { ClientHttp2Session, ServerHttp2Stream } from "node:http2";
-import net, { type Socket } from "node:net";
 import { ErrorCode } from "../../h2/frame.ts";
-import { connectH2, type H2Session, serveH2 } from "../../h2/session.ts";
+import type { StreamHandler } from "../../h2/session.ts";
 import type { H2Stream, H2StreamError } from "../../h2/stream.ts";
-import { connectHeaders, dial, listen, once, pattern, readAll, settle, until } from "./_helpers.ts";
+import { connectHeaders, once, pattern, readAll, until } from "./_helpers.ts";
+import { nodeServerOurClient, ourServerNodeClient } from "./_node_peers.ts";
 
 const HOST = "127.0.14.2";
 const KIB = 1024;
-const NODE_SETTINGS = {
-  initialWindowSize: 4 << 20,
-  maxFrameSize: 1 << 20,
-  maxHeaderListSize: 64 * KIB,
+
+/** Echoes every CONNECT, naming its authority. */
+const connectEcho: StreamHandler = (s, h) => {
+  s.respond(200, { "x-authority": String(h[":authority"]) });
+  s.pipe(s);
 };
-
-/** Our server with an echo handler, and a node:http2 client connected to it. */
-async function ourServerNodeClient(onStream?: (s: H2Stream) => void) {
-  const sessions: H2Session[] = [];
-  const listener = await listen(HOST, (sock) => {
-    sessions.push(serveH2(sock, {}, (s, h) => {
-      s.on("error", () => {});
-      if (onStream) return onStream(s);
-      s.respond(200, { "x-authority": String(h[":authority"]) });
-      s.pipe(s);
-    }));
-  });
-  let socket!: Socket;
-  const client = http2.connect(`http://${HOST}:${listener.port}`, {
-    settings: NODE_SETTINGS,
-    createConnection: () => (socket = net.connect(listener.port, HOST)),
-  });
-  client.on("error", () => {});
-  await once(client, "remoteSettings");
-  return {
-    client,
-    sessions,
-    socket,
-    [Symbol.asyncDispose]: async () => {
-      if (!client.destroyed) await new Promise<void>((r) => client.close(() => r()));
-      await until(() => sessions.every((s) => s.destroyed), 3_000, "our sessions to close");
-      await listener[Symbol.asyncDispose]();
-      await settle();
-    },
-  };
-}
-
-/** A node:http2 server (fed by a net listener) and our client connected to it. */
-async function nodeServerOurClient(
-  onStream: (s: ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void,
-) {
-  const h2 = http2.createServer({ settings: NODE_SETTINGS });
-  const nodeSessions: http2.ServerHttp2Session[] = [];
-  h2.on("session", (s) => {
-    nodeSessions.push(s);
-    s.on("error", () => {});
-  });
-  h2.on("stream", (s, headers) => {
-    s.on("error", () => {});
-    onStream(s, headers);
-  });
-  const listener = await listen(HOST, (sock) => h2.emit("connection", sock));
-  const client = connectH2(await dial(HOST, listener.port), {});
-  await client.ready;
-  return {
-    client,
-    nodeSessions,
-    [Symbol.asyncDispose]: async () => {
-      for (const s of nodeSessions) s.close();
-      await until(() => client.destroyed, 3_000, "our client to close after node's GOAWAY");
-      await listener[Symbol.asyncDispose]();
-      await settle();
-    },
-  };
-}
 
 function nodeConnect(client: ClientHttp2Session, authority = "10.0.0.1:80") {
   return client.request({ ":method": "CONNECT", ":authority": authority });
 }
 
 Deno.test("node:http2 client → our server: 100 concurrent CONNECT streams echo 64 KiB", async () => {
-  await using t = await ourServerNodeClient();
+  await using t = await ourServerNodeClient(HOST, connectEcho);
   assert.equal(t.client.remoteSettings.maxConcurrentStreams, 100);
   assert.equal(t.client.remoteSettings.initialWindowSize, 4 << 20);
   assert.equal(t.client.remoteSettings.maxFrameSize, 1 << 20);
@@ -108,7 +49,7 @@ Deno.test("node:http2 client → our server: 100 concurrent CONNECT streams echo
 
 Deno.test("our client → node:http2 server: 100 concurrent CONNECT streams echo 64 KiB", async () => {
   const authorities: string[] = [];
-  await using t = await nodeServerOurClient((s, h) => {
+  await using t = await nodeServerOurClient(HOST, (s, h) => {
     authorities.push(`${h[":method"]} ${h[":authority"]} ${h[":path"]} ${h[":scheme"]}`);
     s.respond({ ":status": 200 });
     s.pipe(s);
@@ -131,7 +72,7 @@ Deno.test("our client → node:http2 server: 100 concurrent CONNECT streams echo
 
 Deno.test("half-close both ways with node:http2 as server", async () => {
   const nodeGot: Promise<Buffer>[] = [];
-  await using t = await nodeServerOurClient((s) => {
+  await using t = await nodeServerOurClient(HOST, (s) => {
     s.respond({ ":status": 200 });
     // Node ends its side first, then keeps reading ours.
     s.end("node first");
@@ -146,7 +87,7 @@ Deno.test("half-close both ways with node:http2 as server", async () => {
   await until(() => t.client.activeStreams === 0);
 
   // And the other way: we end first, node answers after our END_STREAM.
-  await using t2 = await nodeServerOurClient((ns) => {
+  await using t2 = await nodeServerOurClient(HOST, (ns) => {
     ns.respond({ ":status": 200 });
     readAll(ns).then((b) => ns.end(`got ${b.length} bytes`));
   });
@@ -159,7 +100,7 @@ Deno.test("half-close both ways with node:http2 as server", async () => {
 
 Deno.test("half-close both ways with node:http2 as client", async () => {
   let ours!: H2Stream;
-  await using t = await ourServerNodeClient((s) => {
+  await using t = await ourServerNodeClient(HOST, (s) => {
     ours = s;
     s.respond(200);
   });
@@ -176,7 +117,7 @@ Deno.test("half-close both ways with node:http2 as client", async () => {
 
 Deno.test("RST_STREAM from node:http2: CANCEL ends our readable, INTERNAL_ERROR errors it", async () => {
   const ours: H2Stream[] = [];
-  await using t = await ourServerNodeClient((s) => {
+  await using t = await ourServerNodeClient(HOST, (s) => {
     ours.push(s);
     s.respond(200);
   });
@@ -203,7 +144,7 @@ Deno.test("RST_STREAM from node:http2: CANCEL ends our readable, INTERNAL_ERROR 
 
 Deno.test("RST_STREAM to node:http2: destroy() is CANCEL, close(code) sends that code", async () => {
   const codes: Promise<number>[] = [];
-  await using t = await nodeServerOurClient((s) => {
+  await using t = await nodeServerOurClient(HOST, (s) => {
     s.respond({ ":status": 200 });
     codes.push(new Promise((r) => s.once("close", () => r(s.rstCode))));
   });
@@ -219,17 +160,17 @@ Deno.test("RST_STREAM to node:http2: destroy() is CANCEL, close(code) sends that
 });
 
 Deno.test("PING both ways with node:http2", async () => {
-  await using t = await ourServerNodeClient();
+  await using t = await ourServerNodeClient(HOST, connectEcho);
   const ok = await new Promise<boolean>((r) => t.client.ping((err) => r(!err)));
   assert.equal(ok, true);
   assert.ok((await t.sessions[0].ping()) >= 0);
-  await using t2 = await nodeServerOurClient((s) => s.respond({ ":status": 200 }));
+  await using t2 = await nodeServerOurClient(HOST, (s) => s.respond({ ":status": 200 }));
   assert.ok((await t2.client.ping()) >= 0);
 });
 
 Deno.test("GOAWAY from node:http2 server: open stream finishes, new requests refused", async () => {
   let nodeStream!: ServerHttp2Stream;
-  await using t = await nodeServerOurClient((s) => {
+  await using t = await nodeServerOurClient(HOST, (s) => {
     nodeStream = s;
     s.respond({ ":status": 200 });
   });
@@ -251,7 +192,7 @@ Deno.test("GOAWAY from node:http2 server: open stream finishes, new requests ref
 
 Deno.test("large response headers reach node:http2 in HEADERS + CONTINUATION", async () => {
   const big = "b".repeat(40 * KIB);
-  await using t = await ourServerNodeClient((s) => s.respond(200, { big }));
+  await using t = await ourServerNodeClient(HOST, (s) => s.respond(200, { big }));
   const s = nodeConnect(t.client);
   const h = await once<Record<string, string>>(s, "response");
   assert.equal(h.big, big);
@@ -260,7 +201,7 @@ Deno.test("large response headers reach node:http2 in HEADERS + CONTINUATION", a
 
 Deno.test("a node:http2 client closing its socket mid-stream fails only that session", async () => {
   const errors: string[] = [];
-  await using t = await ourServerNodeClient((s) => {
+  await using t = await ourServerNodeClient(HOST, (s) => {
     s.on("error", (e: H2StreamError) => errors.push(e.code));
     s.respond(200);
   });

@@ -49,6 +49,23 @@ def wait_for_eof(sock, deadline):
     return False
 
 
+def receive(sock, deadline, done, number, problems):
+    """Yields what the server sends until `done()`; a timeout or an early close goes to
+    `problems`."""
+    while not done():
+        if time.monotonic() > deadline:
+            problems.append(f"round {number}: timed out")
+            return
+        try:
+            data = sock.recv(1 << 16)
+        except socket.timeout:
+            continue
+        if not data:
+            problems.append(f"round {number}: server closed the connection early")
+            return
+        yield data
+
+
 def one_round(args, number, report):
     host, _, port = args.connect.rpartition(":")
     sock = socket.create_connection((host, int(port)), timeout=args.timeout)
@@ -64,17 +81,10 @@ def one_round(args, number, report):
         streams[sid] = Stream(sid, os.urandom(args.payload_bytes))
     sock.sendall(conn.data_to_send())
     problems = []
-    while not all(s.done for s in streams.values()):
-        if time.monotonic() > deadline:
-            problems.append(f"round {number}: timed out")
-            break
-        try:
-            data = sock.recv(1 << 16)
-        except socket.timeout:
-            continue
-        if not data:
-            problems.append(f"round {number}: server closed the connection early")
-            break
+    def done():
+        return all(s.done for s in streams.values())
+
+    for data in receive(sock, deadline, done, number, problems):
         for event in conn.receive_data(data):
             handle(event, conn, streams, report)
         send_ready_data(conn, streams)

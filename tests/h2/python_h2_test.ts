@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { Socket } from "node:net";
 import tls from "node:tls";
 import { makePki, spiffe } from "../fixtures/pki.ts";
-import { PYTHON, startPythonServer, whyNoPythonH2 } from "../interop/_python_h2.ts";
+import { runPythonJson, startPythonServer, whyNoPythonH2 } from "../interop/_python_h2.ts";
 import { ErrorCode } from "../../h2/frame.ts";
 import { connectH2, type H2Session, serveH2 } from "../../h2/session.ts";
 import { connectHeaders, listen, once, pattern, readAll, until } from "./_helpers.ts";
@@ -33,18 +33,8 @@ interface ClientReport {
   eof_after_goaway: number;
 }
 
-async function runPyClient(port: number, ...args: string[]): Promise<ClientReport> {
-  const out = await new Deno.Command(PYTHON, {
-    args: [`${HERE}py_h2_client.py`, "--connect", `${HOST}:${port}`, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(out.stdout).trim();
-  try {
-    return JSON.parse(stdout.split("\n").pop() ?? "");
-  } catch {
-    throw new Error(`py_h2_client.py: ${stdout}\n${new TextDecoder().decode(out.stderr)}`);
-  }
+function runPyClient(port: number, ...args: string[]): Promise<ClientReport> {
+  return runPythonJson(`${HERE}py_h2_client.py`, ["--connect", `${HOST}:${port}`, ...args]);
 }
 
 /** Our echo server; counts sessions opened and closed. */

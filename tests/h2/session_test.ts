@@ -29,6 +29,7 @@ import {
   once,
   pair,
   pattern,
+  rawClient,
   RawPeer,
   readAll,
   settle,
@@ -47,28 +48,6 @@ function echo(stream: H2Stream, headers: Record<string, string | string[]>): voi
   }
   stream.respond(200, { "x-echo": "1" });
   stream.pipe(stream);
-}
-
-/** Our server on HOST with a raw client peer connected to it. */
-async function rawClient(
-  onStream: (s: H2Stream, h: Record<string, string | string[]>) => void = echo,
-  options = {},
-  peerOptions = {},
-) {
-  const sessions: H2Session[] = [];
-  const listener = await listen(HOST, (s) => sessions.push(serveH2(s, options, onStream)));
-  const peer = new RawPeer(await dial(HOST, listener.port), "client", peerOptions);
-  await peer.waitFor((f) => f.type === FrameType.SETTINGS && !(f.flags & Flag.ACK));
-  return {
-    peer,
-    sessions,
-    [Symbol.asyncDispose]: async () => {
-      peer.destroy();
-      for (const s of sessions) s.destroy();
-      await listener[Symbol.asyncDispose]();
-      await settle();
-    },
-  };
 }
 
 /** A pair whose server answers every stream 200; `open()` gives both ends of a new tunnel. */
@@ -290,7 +269,7 @@ Deno.test("the client refuses to exceed the peer's MAX_CONCURRENT_STREAMS", asyn
 });
 
 Deno.test("the server refuses streams beyond its limit with REFUSED_STREAM", async () => {
-  await using r = await rawClient(echo, { maxConcurrentStreams: 2 });
+  await using r = await rawClient(HOST, echo, { maxConcurrentStreams: 2 });
   r.peer.headers(1, connectFields());
   r.peer.headers(3, connectFields());
   r.peer.headers(5, connectFields());
@@ -304,7 +283,7 @@ Deno.test("the server refuses streams beyond its limit with REFUSED_STREAM", asy
 
 Deno.test("malformed requests are reset with PROTOCOL_ERROR, the connection lives on", async () => {
   const handled: string[] = [];
-  await using r = await rawClient((s, h) => {
+  await using r = await rawClient(HOST, (s, h) => {
     handled.push(String(h[":authority"]));
     echo(s, h);
   });
@@ -373,7 +352,7 @@ Deno.test("connection errors end the session with GOAWAY and the right code", as
   ];
   for (const [name, send, code] of cases) {
     await t.step(name, async () => {
-      await using r = await rawClient();
+      await using r = await rawClient(HOST, echo);
       r.peer.headers(1, connectFields()); // one good stream first
       await r.peer.waitFor((f) => f.type === FrameType.HEADERS && f.streamId === 1);
       const closed = once(r.sessions[0], "close");
@@ -409,7 +388,7 @@ Deno.test("a bad preface or a first frame other than SETTINGS ends the connectio
 
 Deno.test("stream errors reset one stream: window overflow, DATA beyond the window", async () => {
   const errors: string[] = [];
-  await using r = await rawClient((s) => {
+  await using r = await rawClient(HOST, (s) => {
     s.on("error", (e: H2StreamError) => errors.push(e.code));
     s.respond(200);
   }, { initialWindowSize: 16_384 });
@@ -426,7 +405,7 @@ Deno.test("stream errors reset one stream: window overflow, DATA beyond the wind
 });
 
 Deno.test("PRIORITY, unknown frame types and unknown settings are ignored", async () => {
-  await using r = await rawClient();
+  await using r = await rawClient(HOST, echo);
   r.peer.send(settingsFrame([[0x99, 1], [0x8, 1]]));
   r.peer.send(encodeFrame(FrameType.PRIORITY, 0, 1, Buffer.from([0, 0, 0, 0, 16])));
   r.peer.send(encodeFrame(0xfa, 0xff, 0, Buffer.from("extension")));
@@ -438,7 +417,7 @@ Deno.test("PRIORITY, unknown frame types and unknown settings are ignored", asyn
 });
 
 Deno.test("PINGs are answered with the same payload; ping() resolves", async () => {
-  await using r = await rawClient();
+  await using r = await rawClient(HOST, echo);
   r.peer.send(pingFrame(Buffer.from("01234567"), false));
   const ack = await r.peer.waitFor((f) => f.type === FrameType.PING);
   assert.equal(ack.flags, Flag.ACK);
@@ -450,7 +429,7 @@ Deno.test("PINGs are answered with the same payload; ping() resolves", async () 
 Deno.test("keepalive: an unanswered PING drops the session; answered ones keep it", async () => {
   const opts = { pingIntervalMs: 30, pingTimeoutMs: 80 };
   {
-    await using r = await rawClient(echo, opts, { autoPong: false });
+    await using r = await rawClient(HOST, echo, opts, { autoPong: false });
     const closed = once<Error>(r.sessions[0], "close");
     const err = await closed;
     assert.equal((err as H2StreamError).code, "ERR_H2_PING_TIMEOUT");
@@ -549,7 +528,7 @@ Deno.test("the peer closing the socket fails open streams, and the session close
 });
 
 Deno.test("too large request headers get 431; large response headers use CONTINUATION", async () => {
-  await using r = await rawClient((s) => {
+  await using r = await rawClient(HOST, (s) => {
     s.on("error", () => {});
     s.respond(200, { big: "v".repeat(40_000) });
   });

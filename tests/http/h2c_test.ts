@@ -1,16 +1,46 @@
 import assert from "node:assert/strict";
 import net from "node:net";
+import { connectH2 } from "../../h2/mod.ts";
+import { HttpCodecError } from "../../http/errors.ts";
 import { H2cClientConnection, serveH2c } from "../../http/h2c.ts";
-import { bytesBody, EMPTY_BODY, type Exchange, HeaderMap, readAll } from "../../http/types.ts";
+import {
+  type Body,
+  bytesBody,
+  EMPTY_BODY,
+  type Exchange,
+  HeaderMap,
+  readAll,
+} from "../../http/types.ts";
+import { exchange, pattern } from "../h2/_helpers.ts";
+import { runPyRequests } from "../h2/_python_requests.ts";
+import { whyNoPythonH2 } from "../interop/_python_h2.ts";
 
 const HOST = "127.0.13.1";
 
-/** An h2c server on a loopback socket whose handler is given; returns a connected client. */
-async function pair(handler: (ex: Exchange) => Promise<void>) {
-  const server = net.createServer((socket) => void serveH2c(socket, handler));
+/** An h2c server on a loopback port; `served` holds each connection's `serveH2c` promise. */
+async function listenH2c(handler: (ex: Exchange) => Promise<void>) {
+  const served: Promise<void>[] = [];
+  const sockets: net.Socket[] = [];
+  const server = net.createServer((socket) => {
+    sockets.push(socket);
+    served.push(serveH2c(socket, handler));
+  });
   await new Promise<void>((r) => server.listen(0, HOST, r));
   const { port } = server.address() as net.AddressInfo;
-  const socket = net.connect({ host: HOST, port });
+  return {
+    port,
+    served,
+    async [Symbol.asyncDispose]() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/** An h2c server on a loopback socket whose handler is given; returns a connected client. */
+async function pair(handler: (ex: Exchange) => Promise<void>) {
+  const server = await listenH2c(handler);
+  const socket = net.connect({ host: HOST, port: server.port });
   await new Promise((r) => socket.once("connect", r));
   const client = new H2cClientConnection(socket);
   return {
@@ -18,9 +48,40 @@ async function pair(handler: (ex: Exchange) => Promise<void>) {
     async [Symbol.asyncDispose]() {
       client.close();
       socket.destroy();
-      await new Promise((r) => server.close(r));
+      await server[Symbol.asyncDispose]();
     },
   };
+}
+
+/** Echoes the body (`ok` when empty) with trailers saying its size and its `x-checksum` trailer. */
+async function echo(ex: Exchange): Promise<void> {
+  const body = await readAll(ex.body, 1 << 20);
+  const trailers = new HeaderMap([
+    ["x-body-bytes", String(body.length)],
+    ["x-request-trailer", ex.body.trailers?.get("x-checksum") ?? "none"],
+  ]);
+  await ex.respond(
+    { status: 200, headers: new HeaderMap([["x-path", ex.request.path]]) },
+    bytesBody(body.length > 0 ? body : "ok", trailers),
+  );
+}
+
+/** A body of `total` bytes made as it is read; says how much was read and whether it was cancelled. */
+function generated(total: number) {
+  let read = 0;
+  let cancelled = false;
+  const body: Body = {
+    read() {
+      if (cancelled) return Promise.reject(new Error("cancelled"));
+      if (read >= total) return Promise.resolve(null);
+      read += 64 << 10;
+      return Promise.resolve(new Uint8Array(64 << 10));
+    },
+    trailers: undefined,
+    length: undefined,
+    cancel: () => cancelled = true,
+  };
+  return { body, read: () => read, cancelled: () => cancelled };
 }
 
 const head = (path: string, headers: [string, string][] = []) => ({
@@ -101,4 +162,91 @@ Deno.test("H2cClientConnection runs 50 requests concurrently over one connection
   );
   replies.forEach((r, i) => assert.equal(r, `/${i}`));
   assert.ok(peak > 1, `requests overlapped (peak ${peak})`);
+});
+
+Deno.test("H2cClientConnection sends request trailers and gets response trailers on any body", async () => {
+  await using p = await pair(echo);
+  const res = await p.client.request(
+    head("/t", [["content-type", "text/plain"]]),
+    bytesBody("payload", new HeaderMap([["x-checksum", "abc"], ["connection", "x"]])),
+  );
+  assert.equal(res.head.status, 200);
+  assert.equal(new TextDecoder().decode(await readAll(res.body, 100)), "payload");
+  assert.deepEqual([...res.body.trailers!], [["x-body-bytes", "7"], ["x-request-trailer", "abc"]]);
+});
+
+Deno.test("serveH2c() delivers a local reply to a request whose body it cancelled, and stops the upload", async () => {
+  await using p = await pair(async (ex) => {
+    ex.body.cancel(new Error("denied before reading"));
+    await ex.respond({ status: 403, headers: new HeaderMap() }, bytesBody("denied"));
+  });
+  const upload = generated(64 << 20);
+  const res = await p.client.request(head("/upload"), upload.body);
+  assert.equal(res.head.status, 403);
+  assert.equal(new TextDecoder().decode(await readAll(res.body, 100)), "denied");
+  // The complete reply is followed by RST_STREAM(NO_ERROR): the client stops sending.
+  const deadline = Date.now() + 3_000;
+  while (!upload.cancelled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(upload.cancelled(), "the request body was cancelled");
+  assert.ok(upload.read() < 64 << 20, `stopped after ${upload.read()} bytes`);
+  assert.equal(p.client.active, 0);
+});
+
+Deno.test("H2cClientConnection takes no request once closed", async () => {
+  await using p = await pair(echo);
+  assert.equal(p.client.available, true);
+  p.client.close();
+  assert.equal(p.client.available, false);
+  await assert.rejects(
+    p.client.request(head("/late"), EMPTY_BODY),
+    (e) => e instanceof HttpCodecError && e.kind === "closed",
+  );
+});
+
+Deno.test("serveH2c() stays up when our h2/ client sends GOAWAY right after its request, 50 times", async () => {
+  await using server = await listenH2c(echo);
+  for (let i = 0; i < 50; i++) {
+    const socket = net.connect({ host: HOST, port: server.port });
+    const client = connectH2(socket, { pingIntervalMs: 0 });
+    const s = client.request({
+      ":method": "POST",
+      ":scheme": "http",
+      ":path": `/round/${i}`,
+      ":authority": "svc.ns:80",
+    });
+    const closed = client.close(); // GOAWAY right behind the HEADERS, before any DATA.
+    const data = pattern(100_000, i + 1);
+    s.end(data);
+    const { head: h, body, trailers } = await exchange(s);
+    assert.equal(h["x-path"], `/round/${i}`);
+    assert.ok(body.equals(data));
+    assert.equal(trailers["x-body-bytes"], "100000");
+    await closed;
+  }
+  await Promise.all(server.served);
+  assert.equal(server.served.length, 50);
+});
+
+const noPythonH2 = whyNoPythonH2();
+Deno.test({
+  name:
+    "serveH2c() stays up when a python3-h2 client sends GOAWAY right after its last request, 50 times",
+  ignore: noPythonH2 !== undefined,
+  fn: async () => {
+    await using server = await listenH2c(echo);
+    const r = await runPyRequests(
+      `${HOST}:${server.port}`,
+      ...["--rounds", "50", "--goaway", "--payload-bytes", "100000"],
+    );
+    assert.deepEqual(r.problems, []);
+    assert.equal(r.rounds_ok, 50);
+    assert.equal(r.eof_after_goaway, 50, "each connection closed once its streams were done");
+    assert.deepEqual(r.resets, []);
+    const [post, get] = r.responses;
+    assert.ok(post.echo_ok);
+    assert.deepEqual(post.trailers, [["x-body-bytes", "100000"], ["x-request-trailer", "100000"]]);
+    assert.deepEqual(get.headers?.find(([n]) => n === "x-path"), ["x-path", "/get?x=1"]);
+    assert.deepEqual(get.trailers, [["x-body-bytes", "0"], ["x-request-trailer", "none"]]);
+    await Promise.all(server.served);
+  },
 });

@@ -114,17 +114,54 @@ export interface PythonServer extends AsyncDisposable {
 
 /** Starts `h2_server.py` on `host` (port 0) with the certificates of a folder. */
 export async function startPythonServer(host: string, certs: string): Promise<PythonServer> {
+  const records: ConnectRecord[] = [];
+  const closed: ConnectionSummary[] = [];
+  const script = await startPythonScript(`${HERE}h2_server.py`, [
+    ...["--listen", `${host}:0`, "--cert-chain", `${certs}/cert-chain.pem`],
+    ...["--key", `${certs}/key.pem`, "--ca", `${certs}/root-cert.pem`],
+  ], (line) => {
+    if (line.includes('"closed_connection"')) closed.push(JSON.parse(line));
+    else records.push(JSON.parse(line));
+  });
+  return {
+    port: script.port,
+    records,
+    stderr: script.stderr,
+    closed,
+    recorded: async (n, ms = 5_000) => {
+      await until(() => records.length >= n, ms, () => `${records.length} CONNECTs recorded`);
+      return records;
+    },
+    closedCount: async (n, ms = 5_000) => {
+      await until(() => closed.length >= n, ms, () => `${closed.length} connections closed`);
+      return closed;
+    },
+    [Symbol.asyncDispose]: script[Symbol.asyncDispose],
+  };
+}
+
+/** A python server script kept running: the port it printed, and its stderr so far. */
+export interface PythonScript extends AsyncDisposable {
+  readonly port: number;
+  stderr(): string;
+}
+
+/**
+ * Runs a python3-h2 server script that prints `READY <port>` once listening, handing every
+ * other non-empty stdout line to `onLine`. Disposing stops it (SIGTERM).
+ *
+ * @throws Error when the script exits before READY
+ */
+export async function startPythonScript(
+  script: string,
+  args: string[],
+  onLine: (line: string) => void,
+): Promise<PythonScript> {
   const child = new Deno.Command(PYTHON, {
-    args: [
-      `${HERE}h2_server.py`,
-      ...["--listen", `${host}:0`, "--cert-chain", `${certs}/cert-chain.pem`],
-      ...["--key", `${certs}/key.pem`, "--ca", `${certs}/root-cert.pem`],
-    ],
+    args: [script, ...args],
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const records: ConnectRecord[] = [];
-  const closed: ConnectionSummary[] = [];
   let errText = "";
   const errDone = (async () => {
     for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) errText += chunk;
@@ -134,10 +171,9 @@ export async function startPythonServer(host: string, certs: string): Promise<Py
     for await (const line of lines(child.stdout)) {
       const m = /^READY (\d+)$/.exec(line);
       if (m) resolve(Number(m[1]));
-      else if (line.includes('"closed_connection"')) closed.push(JSON.parse(line));
-      else if (line) records.push(JSON.parse(line));
+      else if (line) onLine(line);
     }
-    reject(new Error(`h2_server.py exited before READY: ${errText}`));
+    reject(new Error(`${script} exited before READY: ${errText}`));
   })();
   const stop = async () => {
     try {
@@ -155,21 +191,26 @@ export async function startPythonServer(host: string, certs: string): Promise<Py
     await stop();
     throw e;
   }
-  return {
-    port,
-    records,
-    stderr: () => errText,
-    closed,
-    recorded: async (n, ms = 5_000) => {
-      await until(() => records.length >= n, ms, () => `${records.length} CONNECTs recorded`);
-      return records;
-    },
-    closedCount: async (n, ms = 5_000) => {
-      await until(() => closed.length >= n, ms, () => `${closed.length} connections closed`);
-      return closed;
-    },
-    [Symbol.asyncDispose]: stop,
-  };
+  return { port, stderr: () => errText, [Symbol.asyncDispose]: stop };
+}
+
+/**
+ * Runs a python3-h2 script to completion and parses the last line it printed as JSON.
+ *
+ * @throws Error with its stdout and stderr when that line is not JSON
+ */
+export async function runPythonJson<T>(script: string, args: string[]): Promise<T> {
+  const out = await new Deno.Command(PYTHON, {
+    args: [script, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout).trim();
+  try {
+    return JSON.parse(stdout.split("\n").pop() ?? "");
+  } catch {
+    throw new Error(`${script}: ${stdout}\n${new TextDecoder().decode(out.stderr)}`);
+  }
 }
 
 /** Polls `done` every 10 ms; throws with `state()` after `ms`. */
