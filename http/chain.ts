@@ -12,6 +12,7 @@
  */
 import { type Body, bytesBody, EMPTY_BODY, HeaderMap, type ResponseHead } from "./types.ts";
 import type { HttpContext } from "./context.ts";
+import { HttpCodecError } from "./errors.ts";
 
 /** A chain link: request work, `await next()`, response work. */
 export type Filter<S> = (ctx: HttpContext<S>, next: () => Promise<void>) => Promise<void>;
@@ -91,10 +92,13 @@ export async function runChain<S>(
       throw new LocalReply(500, "no response", { detail: "Chain produced no response" });
     }
   } catch (e) {
+    // A filter that buffered past its bound (413) or read a malformed body (400) answers so.
     const reply = e instanceof LocalReply
       ? e
+      : e instanceof HttpCodecError
+      ? new LocalReply(e.status, e.message, { detail: e.message })
       : new LocalReply(500, "internal error", { detail: String(e) });
-    if (!(e instanceof LocalReply)) onError?.(e);
+    if (!(e instanceof LocalReply) && !(e instanceof HttpCodecError)) onError?.(e);
     ctx.request.body.cancel();
     ctx.response?.body.cancel();
     ctx.reply(reply);
