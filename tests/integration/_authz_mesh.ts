@@ -20,9 +20,16 @@ export interface AuthzMeshOptions<P extends Provider> {
   readonly pod: { readonly name: string; readonly ip: string };
   /** The provider's pod IP. */
   readonly authzPod: string;
+  /** The provider's Service `ns1/<name>`: its VIP, port and port name (the protocol). */
+  readonly authzService: {
+    readonly name: string;
+    readonly vip: string;
+    readonly port: number;
+    readonly portName: string;
+  };
   /** The provider, already listening on `authzPod`. */
   readonly authz: P;
-  /** Policies and the provider's Service/Pod; `EXT_PORT` is replaced by the provider's port. */
+  /** The policies under test. */
   readonly yaml: string;
   readonly meshConfig: string;
 }
@@ -44,7 +51,7 @@ export async function startAuthzMesh<P extends Provider>(
     vip: options.vip,
     pods: [options.pod],
     ports: [{ name: "http", port: 80, targetPort: backends.port }],
-    extraYaml: options.yaml.replace("EXT_PORT", String(options.authz.port)),
+    extraYaml: options.yaml + providerYaml(options),
     meshConfig: options.meshConfig,
   });
   // The provider pod's own destination-ztunnel stand-in, on the port every pod's uses.
@@ -66,4 +73,25 @@ export async function startAuthzMesh<P extends Provider>(
       await options.authz[Symbol.asyncDispose]();
     },
   };
+}
+
+/** The provider's Service and Pod, both named after the Service, on the provider's real port. */
+function providerYaml<P extends Provider>(o: AuthzMeshOptions<P>): string {
+  const { name, vip, port, portName } = o.authzService;
+  return `
+---
+apiVersion: v1
+kind: Service
+metadata: { name: ${name}, namespace: ns1 }
+spec:
+  clusterIP: ${vip}
+  selector: { app: ${name} }
+  ports: [{ name: ${portName}, port: ${port}, targetPort: ${o.authz.port} }]
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: ${name}, namespace: ns1, labels: { app: ${name} } }
+spec: { serviceAccountName: ext-authz }
+status: { podIP: ${o.authzPod}, conditions: [{ type: Ready, status: "True" }] }
+`;
 }

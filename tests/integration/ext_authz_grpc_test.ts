@@ -34,20 +34,6 @@ spec:
   action: CUSTOM
   provider: { name: authz-grpc }
   rules: [{ to: [{ operation: { paths: ["/ext/*"] } }] }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: ext-authz-grpc, namespace: ns1 }
-spec:
-  clusterIP: 127.10.16.5
-  selector: { app: ext-authz-grpc }
-  ports: [{ name: grpc, port: 9000, targetPort: EXT_PORT }]
----
-apiVersion: v1
-kind: Pod
-metadata: { name: ext-authz-grpc, namespace: ns1, labels: { app: ext-authz-grpc } }
-spec: { serviceAccountName: ext-authz }
-status: { podIP: ${AUTHZ_POD}, conditions: [{ type: Ready, status: "True" }] }
 `;
 
 const MESH_CONFIG = `
@@ -116,6 +102,7 @@ async function grpcAuthzMesh(waypointIp: string) {
     vip: VIP,
     pod: POD,
     authzPod: AUTHZ_POD,
+    authzService: { name: "ext-authz-grpc", vip: "127.10.16.5", port: 9000, portName: "grpc" },
     authz,
     yaml: POLICIES,
     meshConfig: MESH_CONFIG,

@@ -54,20 +54,6 @@ spec:
   action: CUSTOM
   provider: { name: authz-http }
   rules: [{ to: [{ operation: { paths: ["/ext/*"] } }] }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: ext-authz, namespace: ns1 }
-spec:
-  clusterIP: 127.10.8.5
-  selector: { app: ext-authz }
-  ports: [{ name: http, port: 8000, targetPort: EXT_PORT }]
----
-apiVersion: v1
-kind: Pod
-metadata: { name: ext-authz, namespace: ns1, labels: { app: ext-authz } }
-spec: { serviceAccountName: ext-authz }
-status: { podIP: ${AUTHZ_POD}, conditions: [{ type: Ready, status: "True" }] }
 `;
 
 const MESH_CONFIG = `
@@ -98,6 +84,7 @@ async function policyMesh(waypointIp: string) {
     vip: VIP,
     pod: POD,
     authzPod: AUTHZ_POD,
+    authzService: { name: "ext-authz", vip: "127.10.8.5", port: 8000, portName: "http" },
     authz,
     yaml: POLICIES,
     meshConfig: MESH_CONFIG,
