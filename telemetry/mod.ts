@@ -93,3 +93,11 @@ export {
   otlpTraceRequest,
   otlpUrl,
 } from "./otlp.ts";
+export {
+  ATTRIBUTES,
+  type CelAttributes,
+  CelError,
+  type CelMap,
+  type CelProgram,
+  compileCel,
+} from "./cel.ts";
