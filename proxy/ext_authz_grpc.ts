@@ -1,7 +1,7 @@
 /**
  * Envoy's external authorization gRPC API, the part a waypoint speaks: the `CheckRequest` and
- * `CheckResponse` messages written and read by hand on `_protobuf.ts`, the gRPC length prefix, and
- * one unary `Check` call over a send function (h2c POST, `grpc-status` from the trailers).
+ * `CheckResponse` messages written and read by hand on `grpc/`, and one unary `Check` call over a
+ * send function (h2c POST, `grpc-status` from the trailers).
  *
  * Field numbers are Envoy's, from envoyproxy/envoy:
  * - `api/envoy/service/auth/v3/external_auth.proto`: CheckRequest.attributes 1;
@@ -30,7 +30,14 @@ import {
   type RequestHead,
   type ResponseHead,
 } from "../http/mod.ts";
-import { ProtoWriter, readFields } from "./_protobuf.ts";
+import {
+  grpcFrame,
+  grpcMessageText,
+  grpcTimeout,
+  grpcUnframe,
+  ProtoWriter,
+  readFields,
+} from "../grpc/mod.ts";
 
 /** The gRPC method Envoy's ext_authz filter calls. */
 export const CHECK_PATH = "/envoy.service.auth.v3.Authorization/Check";
@@ -174,32 +181,6 @@ export function decodeCheckResponse(bytes: Uint8Array): CheckResponse {
   return { status, ...result };
 }
 
-/** A message with the gRPC length prefix: flag 0 (not compressed), 4-byte big-endian length. */
-export function grpcFrame(message: Uint8Array): Uint8Array {
-  const out = new Uint8Array(5 + message.length);
-  new DataView(out.buffer).setUint32(1, message.length);
-  out.set(message, 5);
-  return out;
-}
-
-/**
- * The messages of a gRPC body.
- *
- * @throws Error on a compressed message (none was asked for) or a cut-off one
- */
-export function grpcUnframe(body: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (let off = 0; off < body.length;) {
-    if (body.length - off < 5) throw new Error("gRPC message prefix is truncated");
-    if (body[off] !== 0) throw new Error(`gRPC message is compressed (flag ${body[off]})`);
-    const n = new DataView(body.buffer, body.byteOffset + off).getUint32(1);
-    if (n > body.length - off - 5) throw new Error("gRPC message is truncated");
-    out.push(body.subarray(off + 5, off + 5 + n));
-    off += 5 + n;
-  }
-  return out;
-}
-
 /** Sends one request and resolves at the response head (the pool's `send`, bound to an endpoint). */
 export type SendFn = (head: RequestHead, body: Body) => Promise<{ head: ResponseHead; body: Body }>;
 
@@ -255,27 +236,12 @@ export async function callCheck(
     throw new Error(
       code === undefined
         ? "no grpc-status"
-        : `grpc-status ${code}${message ? `: ${unpercent(message)}` : ""}`,
+        : `grpc-status ${code}${message ? `: ${grpcMessageText(message)}` : ""}`,
     );
   }
   const messages = grpcUnframe(body);
   if (messages.length !== 1) throw new Error(`${messages.length} response messages, expected 1`);
   return decodeCheckResponse(messages[0]);
-}
-
-/** `grpc-timeout`: at most 8 digits, then a unit. */
-function grpcTimeout(ms: number): string {
-  const whole = Math.max(1, Math.ceil(ms));
-  return whole < 1e8 ? `${whole}m` : `${Math.min(Math.ceil(whole / 1000), 99_999_999)}S`;
-}
-
-/** `grpc-message` is percent-encoded (gRPC over HTTP/2 spec). */
-function unpercent(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
 }
 
 function peerWriter(peer: CheckPeer): ProtoWriter {

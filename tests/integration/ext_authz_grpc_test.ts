@@ -13,9 +13,8 @@ import {
   type CheckResponse,
   decodeCheckRequest,
   encodeCheckResponse,
-  grpcFrame,
-  grpcUnframe,
 } from "../../proxy/ext_authz_grpc.ts";
+import { grpcFrame, grpcUnframe } from "../../grpc/mod.ts";
 import { header, Http1, json, startH2Backends } from "./_l7.ts";
 import { startAuthzMesh } from "./_authz_mesh.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { bytesBody, EMPTY_BODY, HeaderMap, type RequestHead } from "../../http/mod.ts";
-import { ProtoReader, ProtoWriter, varintBytes } from "../../proxy/_protobuf.ts";
+import { grpcFrame, grpcUnframe, ProtoReader, ProtoWriter, varintBytes } from "../../grpc/mod.ts";
 import {
   callCheck,
   CHECK_PATH,
@@ -10,8 +10,6 @@ import {
   decodeCheckResponse,
   encodeCheckRequest,
   encodeCheckResponse,
-  grpcFrame,
-  grpcUnframe,
   type SendFn,
 } from "../../proxy/ext_authz_grpc.ts";
 

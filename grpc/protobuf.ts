@@ -1,7 +1,7 @@
 /**
- * The Protocol Buffers wire format, only as much as the ext_authz gRPC client needs
- * (https://protobuf.dev/programming-guides/encoding/): varints, length-delimited fields and
- * skipping what a reader does not know. There is no reflection and no code generation; the file
+ * The Protocol Buffers wire format, only as much as our hand-written gRPC clients (ext_authz,
+ * the Istio CA) need (https://protobuf.dev/programming-guides/encoding/): varints,
+ * length-delimited fields and skipping what a reader does not know. There is no reflection and no code generation; the file
  * that owns a message writes and reads it field by field.
  *
  * Invariants:
