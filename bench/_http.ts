@@ -305,18 +305,28 @@ export async function toolNotes(tools: readonly string[]): Promise<{
 }
 
 /**
- * `http-policy`'s two HTTP loads (1,000 rps over 16 connections with h2load, saturation over 64
- * with wrk) that the installed tools allow, with a note for each missing tool.
+ * `http-policy`'s loads, the same set as `http-1k`'s waypoint rows: Istio's latency method (1,000
+ * rps over 2, 4, 16 and 64 connections), its CPU method (16 connections at 100 and 500 rps; 1,000
+ * is the latency row) and saturation (64 connections, closed loop); `--quick` keeps 1,000 and 500
+ * rps over 16 connections and saturation. A missing tool drops its loads, with a note.
  */
 export async function httpLoads(
   ctx: ScenarioContext,
 ): Promise<{ loads: NamedLoad[]; seconds: number; notes: string[] }> {
   const { missing, notes } = await toolNotes(["h2load", "wrk"]);
   const seconds = rowSeconds(ctx);
-  const fixed = { connections: 16, seconds, rate: 1000, warmupSeconds: ctx.quick ? 0.5 : 1 };
+  const warmupSeconds = ctx.quick ? 0.5 : 1;
+  const fixed = (rate: number, connections: number): NamedLoad => ({
+    name: `${rate.toLocaleString("en-US")} rps, ${connections} conns`,
+    load: { connections, seconds, rate, warmupSeconds },
+    tool: "h2load",
+  });
+  const latency = (ctx.quick ? [16] : [2, 4, 16, 64]).map((c) => fixed(1000, c));
+  const cpu = (ctx.quick ? [500] : [100, 500]).map((rate) => fixed(rate, 16));
   const loads: NamedLoad[] = [
-    { name: "1,000 rps, 16 conns", load: fixed, tool: "h2load" },
-    { name: "saturation, 64 conns", load: { connections: 64, seconds }, tool: "wrk" },
+    ...latency,
+    ...cpu,
+    { name: LOADS.saturation, load: { connections: 64, seconds }, tool: "wrk" },
   ];
   return { loads: loads.filter((l) => !missing.includes(l.tool)), seconds, notes };
 }

@@ -1,7 +1,8 @@
 /**
  * `http-policy`: what AuthorizationPolicy and JWT authentication add to each request on the live
- * path (issue 4's number; issue 8's scenario 5). The `http-1k` loads go through two waypoints of
- * the same run, one with the mesh only ("off", 127.0.9.100) and one with the mesh plus the policy
+ * path (issue 4's number; issue 8's scenario 5). `http-1k`'s waypoint loads (1,000 rps over 2, 4,
+ * 16 and 64 connections, 16 connections at 100 and 500 rps, saturation) go through two waypoints
+ * of the same run, one with the mesh only ("off", 127.0.9.100) and one with the mesh plus the policy
  * set of `_policy_config.ts` ("on", 127.0.9.101), rows alternating off/on. Both get identical
  * requests, token included, and both record Istio's request metrics (the note says what their
  * `istio_requests_total` counted), so the difference is the policy work alone.
@@ -75,9 +76,10 @@ interface CurlCheck {
 /** `http-policy`: `http-1k`'s loads through a waypoint without and with 20 policies and a JWT. */
 export const httpPolicy: Scenario = {
   name: "http-policy",
-  summary: "1,000 rps over 16 conns and saturation over 64 through the waypoint with no " +
-    "policy and with 20 AuthorizationPolicies (100 rules) + RequestAuthentication (RS256, " +
-    "token on every request); CPU s/1k req, p50/p99, req/s, added CPU µs/req",
+  summary: "http-1k's waypoint loads (1,000 rps over 2/4/16/64 conns, 100/500 rps over 16, " +
+    "saturation over 64) through the waypoint with no policy and with 20 " +
+    "AuthorizationPolicies (100 rules) + RequestAuthentication (RS256, token on every " +
+    "request); CPU s/1k req, p50/p99, req/s, added CPU µs/req",
   run: async (ctx) => {
     const { loads, seconds, notes } = await httpLoads(ctx);
     if (loads.length === 0) return { tables: [], data: [], skipped: notes.join("; ") };
