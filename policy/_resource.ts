@@ -57,19 +57,21 @@ const MAX_REFS = 16;
  * left out; duplicates of `namespace/name` are reported and the first one wins.
  *
  * @param docs Every document of the load
- * @param kind `AuthorizationPolicy` or `RequestAuthentication`
+ * @param kind `AuthorizationPolicy`, `RequestAuthentication` (or `WasmPlugin`, with its versions)
  * @param problems Receives located problems
+ * @param apiVersions The kind's apiVersions. @default security.istio.io v1 and v1beta1
  */
 export function readHeads(
   docs: readonly PolicySource[],
   kind: string,
   problems: Problem[],
+  apiVersions: readonly string[] = API_VERSIONS,
 ): PolicyHead[] {
   const heads: PolicyHead[] = [];
   const seen = new Set<string>();
   for (const doc of docs) {
     const object = doc.object;
-    if (object?.kind !== kind || !API_VERSIONS.includes(object?.apiVersion)) continue;
+    if (object?.kind !== kind || !apiVersions.includes(object?.apiVersion)) continue;
     const head = readHead(doc, kind, problems);
     if (!head) continue;
     if (seen.has(head.ref)) {

@@ -9,7 +9,8 @@
  *
  * Compile once per snapshot (`compileAuthorizationPolicies`, `compileRequestAuthentications`),
  * then decide per request (`authorize`, `authenticate`): the decision functions take and return
- * plain data.
+ * plain data. The resource head reader and `targetRefs` attachment (`readHeads`, `attachmentOf`,
+ * `TargetIndex`) are shared with other kinds that attach like policies (WasmPlugin).
  *
  * Must not: reach the network except to fetch JWKS (`RemoteJwks`, in the background and behind
  * {@link JwksSource}), or read a clock or global state while deciding.
@@ -47,5 +48,13 @@ export {
 } from "./jwks.ts";
 export { normalizePath, type PathNormalization, urlPath } from "./path.ts";
 export { PolicyError, type PolicyErrorKind } from "./errors.ts";
-export type { PolicySource } from "./_resource.ts";
-export type { AttachContext } from "./_attach.ts";
+export {
+  located,
+  type PolicyHead,
+  type PolicySource,
+  readHeads,
+  reportHead,
+  type TargetRef,
+} from "./_resource.ts";
+export { type AttachContext, type Attachment, attachmentOf, TargetIndex } from "./_attach.ts";
+export { type Fields, Schema, show } from "./_schema.ts";
