@@ -119,17 +119,59 @@ export async function issueCert(
   }
   const validityHours = options.validityHours ?? 24 * 365;
   assertPositive("validityHours", validityHours);
-  const ca = await loadCa(caDir);
   const keys = await generateKeyPair();
+  const signed = await signLeaf(caDir, {
+    publicKey: keys.publicKey,
+    uris: [spiffeId],
+    validityMs: validityHours * HOUR_MS,
+  });
+  await Deno.mkdir(outDir, { recursive: true });
+  await writeFile(outDir, "cert-chain.pem", signed.certChain);
+  await writeFile(outDir, "key.pem", await privateKeyPem(keys.privateKey), KEY_FILE_MODE);
+  await writeFile(outDir, "root-cert.pem", signed.root);
+}
+
+/** What {@link signLeaf} certifies. */
+export interface LeafRequest {
+  /** The subject's public key (from its key pair or its CSR). */
+  readonly publicKey: CryptoKey;
+  /** URI SANs, e.g. the SPIFFE id. */
+  readonly uris?: readonly string[];
+  /** DNS SANs, e.g. `istiod.istio-system.svc` for a serving certificate. */
+  readonly dnsNames?: readonly string[];
+  /** Lifetime, capped at the CA's own expiry. */
+  readonly validityMs: number;
+}
+
+/**
+ * Signs a leaf shaped as {@link issueCert} describes, for any public key and SANs: what a CA
+ * server does with a CSR.
+ *
+ * @param caDir Folder written by {@link createCa}
+ * @param request Public key, SANs and lifetime
+ * @returns `certChain` (leaf, then the CA certificate) and `root`, both PEM
+ * @throws {Error} When the lifetime is invalid, the CA files cannot be read or the CA key does not
+ * match the CA certificate
+ */
+export async function signLeaf(
+  caDir: string,
+  request: LeafRequest,
+): Promise<{ certChain: string; root: string }> {
+  assertPositive("validityMs", request.validityMs);
+  const ca = await loadCa(caDir);
   const now = Date.now();
-  const notAfter = Math.min(now + validityHours * HOUR_MS, ca.cert.notAfter.getTime());
+  const notAfter = Math.min(now + request.validityMs, ca.cert.notAfter.getTime());
+  const sans = [
+    ...(request.uris ?? []).map((value) => ({ type: "url" as const, value })),
+    ...(request.dnsNames ?? []).map((value) => ({ type: "dns" as const, value })),
+  ];
   const leaf = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
     subject: "",
     issuer: ca.cert.subjectName,
     notBefore: new Date(now - BACKDATE_MS),
     notAfter: new Date(notAfter),
-    publicKey: keys.publicKey,
+    publicKey: request.publicKey,
     signingKey: ca.key,
     signingAlgorithm: ALGORITHM,
     extensions: [
@@ -141,17 +183,14 @@ export async function issueCert(
         [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
         false,
       ),
-      new x509.SubjectAlternativeNameExtension([{ type: "url", value: spiffeId }], true),
+      new x509.SubjectAlternativeNameExtension(sans, true),
       await x509.AuthorityKeyIdentifierExtension.create(ca.cert, false),
     ],
   });
   if (!(await leaf.verify({ publicKey: ca.cert, signatureOnly: true }))) {
     throw new Error(`CA key does not match the CA certificate: ${caDir}`);
   }
-  await Deno.mkdir(outDir, { recursive: true });
-  await writeFile(outDir, "cert-chain.pem", leaf.toString("pem") + "\n" + ca.certPem);
-  await writeFile(outDir, "key.pem", await privateKeyPem(keys.privateKey), KEY_FILE_MODE);
-  await writeFile(outDir, "root-cert.pem", ca.rootPem);
+  return { certChain: leaf.toString("pem") + "\n" + ca.certPem, root: ca.rootPem };
 }
 
 interface LoadedCa {

@@ -20,6 +20,7 @@ export interface TlsMaterial {
   /** The leaf's SPIFFE id. */
   readonly identity: string;
   readonly trustDomain: string;
+  readonly notBefore: Date;
   readonly notAfter: Date;
 }
 
@@ -42,16 +43,33 @@ export async function loadTlsMaterial(dir: string): Promise<TlsMaterial> {
   } catch (e) {
     throw new Error(`Cannot read certificates in ${dir}: ${(e as Error).message}`);
   }
-  const leaf = new X509Certificate(firstPem(certChain, dir));
+  return tlsMaterialOf({ key, certChain, root }, `${dir}/cert-chain.pem`);
+}
+
+/**
+ * Checks PEM texts and makes them one {@link TlsMaterial}: a SPIFFE URI SAN in the leaf and a key
+ * that matches it, proven by building a TLS context. Used for files and for CA responses.
+ *
+ * @param pem The private key, the chain (leaf first) and the roots
+ * @param source Where the certificate came from, for messages (a file, a CA address)
+ * @returns The frozen material
+ * @throws Error naming `source` and what is wrong
+ */
+export function tlsMaterialOf(
+  pem: { readonly key: string; readonly certChain: string; readonly root: string },
+  source: string,
+): TlsMaterial {
+  const { key, certChain, root } = pem;
+  const leaf = new X509Certificate(firstPem(certChain, source));
   const identity = spiffeIdOf(leaf.subjectAltName);
   const parsed = identity ? parseSpiffeId(identity) : undefined;
-  if (!identity || !parsed) {
-    throw new Error(`Certificate in ${dir}/cert-chain.pem has no SPIFFE URI SAN`);
-  }
+  if (!identity || !parsed) throw new Error(`Certificate from ${source} has no SPIFFE URI SAN`);
   try {
     tls.createSecureContext({ key, cert: certChain, ca: root });
   } catch (e) {
-    throw new Error(`Certificates in ${dir} do not form a usable pair: ${(e as Error).message}`);
+    throw new Error(
+      `Certificate from ${source} and its key do not form a usable pair: ${(e as Error).message}`,
+    );
   }
   return Object.freeze({
     key,
@@ -59,6 +77,7 @@ export async function loadTlsMaterial(dir: string): Promise<TlsMaterial> {
     root,
     identity,
     trustDomain: parsed.trustDomain,
+    notBefore: new Date(leaf.validFrom),
     notAfter: new Date(leaf.validTo),
   });
 }
@@ -75,10 +94,10 @@ export function spiffeIdOf(subjectAltName: string | undefined): string | undefin
   return undefined;
 }
 
-function firstPem(chain: string, dir: string): string {
+function firstPem(chain: string, source: string): string {
   const end = "-----END CERTIFICATE-----";
   const at = chain.indexOf(end);
-  if (at < 0) throw new Error(`No certificate in ${dir}/cert-chain.pem`);
+  if (at < 0) throw new Error(`No certificate from ${source}`);
   return chain.slice(0, at + end.length);
 }
 
