@@ -13,17 +13,37 @@
  * - Bytes are counted on the wire side: the request head as received plus the body bytes read,
  *   the response head plus body bytes written, heads sized as HTTP/1.1 text.
  * - Label text is computed once per connection and destination (see {@link LabelCache}).
+ * - Telemetry settings are looked up once per request from the request's config; with no
+ *   override, no access log and Prometheus on, the path is the plain one. Overrides pick a
+ *   precomputed shape; only expressions that read attributes run per request.
+ * - Access logs are written from the same end of the exchange as the metrics, after them.
  */
 import type { Filter, HeaderMap, HttpContext } from "../http/mod.ts";
 import type { Destination, Endpoint, Service, Snapshot } from "../mesh/mod.ts";
 import { BodyMeter, meteredBody } from "./_body_meter.ts";
 import { type ExchangeEnd, field, grpcStatusOf, isGrpc, watchExchange } from "./_exchange_end.ts";
-import { destinationText, type IstioMetrics, type LabelPair, sourceText } from "./istio_metrics.ts";
+import {
+  destinationText,
+  destinationValues,
+  type IstioMetrics,
+  type LabelPair,
+  sourceText,
+  sourceValues,
+} from "./istio_metrics.ts";
 import { destinationLabels, sourceLabels } from "./mesh_labels.ts";
+import { MetricsShape } from "./metric_shape.ts";
+import {
+  type CompiledTelemetry,
+  DEFAULT_TELEMETRY,
+  type TelemetrySettings,
+} from "./telemetry_api.ts";
+import type { AccessLogs } from "./access_log.ts";
+import { HttpRecord, type RecordState } from "./_exchange_record.ts";
 
 /** What the filter reads from the request state; the proxy's `RequestState` has it. */
-export interface MetricsState {
-  readonly config: { readonly mesh: Snapshot };
+export interface MetricsState extends RecordState {
+  /** The request's config: the mesh and, when loaded, the compiled Telemetry resources. */
+  readonly config: { readonly mesh: Snapshot; readonly telemetry?: CompiledTelemetry };
   readonly destination: Destination;
   /**
    * The downstream peer. The same object for all requests of a connection: per-connection
@@ -44,6 +64,10 @@ export interface MetricsState {
 export interface MetricsFilterOptions {
   /** Clock in ms, on the same scale as `HttpContext.startedAt`. @default performance.now */
   readonly now?: () => number;
+  /** Unix epoch ms at which `now` was 0, for access-log start times. @default performance.timeOrigin */
+  readonly timeOrigin?: number;
+  /** Where Telemetry `accessLogging` providers write; no access logs without it. */
+  readonly accessLogs?: AccessLogs;
 }
 
 /**
@@ -67,9 +91,16 @@ export function metricsFilter<S extends MetricsState>(
     metrics,
     labels: new LabelCache(metrics),
     now: options.now ?? (() => performance.now()),
+    timeOrigin: options.timeOrigin ?? performance.timeOrigin,
+    accessLogs: options.accessLogs,
   };
   return function recordMetrics(ctx, next) {
-    const exchange = new MeteredExchange(ctx, recorder);
+    const state = ctx.state;
+    const settings = (state.config.telemetry ?? DEFAULT_TELEMETRY).lookup(state.destination);
+    if (!settings.metrics.enabled && (!recorder.accessLogs || settings.accessLogs.length === 0)) {
+      return next();
+    }
+    const exchange = new MeteredExchange(ctx, recorder, settings);
     return watchExchange(ctx, next, { grpc: exchange.grpc, onEnd: (end) => exchange.finish(end) });
   };
 }
@@ -79,6 +110,8 @@ interface Recorder {
   readonly metrics: IstioMetrics;
   readonly labels: LabelCache;
   readonly now: () => number;
+  readonly timeOrigin: number;
+  readonly accessLogs?: AccessLogs;
 }
 
 /** One request's meters and what it records when it is over. */
@@ -88,10 +121,12 @@ class MeteredExchange<S extends MetricsState> {
   readonly #requestHead: number;
   readonly #request: BodyMeter;
   readonly #recorder: Recorder;
+  readonly #settings: TelemetrySettings;
 
-  constructor(ctx: HttpContext<S>, recorder: Recorder) {
+  constructor(ctx: HttpContext<S>, recorder: Recorder, settings: TelemetrySettings) {
     this.#ctx = ctx;
     this.#recorder = recorder;
+    this.#settings = settings;
     const { head } = ctx.request;
     this.grpc = isGrpc(head.headers);
     this.#requestHead = requestHeadBytes(head);
@@ -100,21 +135,47 @@ class MeteredExchange<S extends MetricsState> {
     if (body.length !== 0) ctx.request.body = meteredBody(body, this.#request);
   }
 
-  finish({ code, headers, trailers, bodyBytes, messages, flag }: ExchangeEnd): void {
+  finish(end: ExchangeEnd): void {
+    const r = this.#recorder;
+    const nowMs = r.now();
+    let record: HttpRecord<S> | undefined;
+    const recordOf = () =>
+      record ??= new HttpRecord(this.#ctx, end, {
+        requestBody: this.#request.bytes,
+        grpc: this.grpc,
+      }, { nowMs, timeOrigin: r.timeOrigin });
+    if (this.#settings.metrics.enabled) this.#metrics(end, nowMs, recordOf);
+    const logs = r.accessLogs;
+    if (!logs) return;
+    for (const log of this.#settings.accessLogs) {
+      try {
+        if (log.filter && !log.filter.test(recordOf())) continue;
+        logs.write(log.provider, recordOf());
+      } catch {
+        // Like metrics, a log line must never fail the request; the count shows the bug.
+        r.metrics.recordFailures++;
+      }
+    }
+  }
+
+  #metrics(end: ExchangeEnd, nowMs: number, recordOf: () => HttpRecord<S>): void {
+    const { code, headers, trailers, bodyBytes, messages, flag } = end;
     const r = this.#recorder;
     const ctx = this.#ctx;
     try {
-      r.metrics.recordHttp(r.labels.pairFor(ctx.state), {
+      const shape = MetricsShape.of(this.#settings.metrics);
+      const dynamic = shape && shape.dynamic.length > 0 ? shape.values(recordOf()) : undefined;
+      r.metrics.recordHttp(r.labels.pairFor(ctx.state, shape), {
         protocol: this.grpc ? "grpc" : "http",
         code,
         grpcStatus: this.grpc ? grpcStatusOf(code, headers, trailers) : "",
         flag,
-        durationMs: r.now() - ctx.startedAt,
+        durationMs: nowMs - ctx.startedAt,
         requestBytes: this.#requestHead + this.#request.bytes,
         responseBytes: responseHeadBytes(headers, trailers) + bodyBytes,
         requestMessages: this.#request.messages,
         responseMessages: messages,
-      });
+      }, dynamic);
     } catch {
       // Metrics must never be the reason a request fails; the count shows the bug.
       r.metrics.recordFailures++;
@@ -123,19 +184,19 @@ class MeteredExchange<S extends MetricsState> {
 }
 
 /**
- * Label pairs cached per connection (keyed by its `peer` object) and destination text cached per
- * endpoint and service (snapshot objects, so a new snapshot starts fresh).
+ * Label pairs cached per connection (keyed by its `peer` object) and destination labels cached
+ * per endpoint and service (snapshot objects, so a new snapshot starts fresh).
  */
 class LabelCache {
   readonly #metrics: IstioMetrics;
   readonly #connections = new WeakMap<object, ConnectionLabels>();
-  readonly #destinations = new WeakMap<object, Map<Service | undefined, string>>();
+  readonly #destinations = new WeakMap<object, Map<Service | undefined, Rendered>>();
 
   constructor(metrics: IstioMetrics) {
     this.#metrics = metrics;
   }
 
-  pairFor(state: MetricsState): LabelPair {
+  pairFor(state: MetricsState, shape?: MetricsShape): LabelPair {
     const mesh = state.config.mesh;
     let c = this.#connections.get(state.peer);
     if (!c || c.mesh !== mesh || c.baggage !== state.baggage) {
@@ -147,7 +208,7 @@ class LabelCache {
       c = {
         mesh,
         baggage: state.baggage,
-        text: sourceText(source),
+        source: { values: sourceValues(source), text: sourceText(source) },
         principal: source.principal,
       };
       this.#connections.set(state.peer, c);
@@ -156,33 +217,46 @@ class LabelCache {
     const d = state.destination;
     const service = state.backendService ?? (d.kind === "service" ? d.service : undefined);
     const endpoint = state.endpoint ?? (d.kind === "workload" ? d.endpoint : undefined);
-    if (c.pair && c.service === service && c.endpoint === endpoint) return c.pair;
-    const text = this.#destinationText(mesh, service, endpoint);
+    if (c.pair && c.service === service && c.endpoint === endpoint && c.shape === shape) {
+      return c.pair;
+    }
+    const dest = this.#destination(mesh, service, endpoint);
     c.service = service;
     c.endpoint = endpoint;
-    return c.pair = this.#metrics.pairOf(c.text, text, c.principal);
+    c.shape = shape;
+    return c.pair = shape
+      ? this.#metrics.shapedPair(c.source.values, dest.values, c.principal, shape)
+      : this.#metrics.pairOf(c.source.text, dest.text, c.principal);
   }
 
-  #destinationText(mesh: Snapshot, service?: Service, endpoint?: Endpoint): string {
+  #destination(mesh: Snapshot, service?: Service, endpoint?: Endpoint): Rendered {
     const key: object = endpoint ?? service ?? mesh;
     let byService = this.#destinations.get(key);
     if (!byService) this.#destinations.set(key, byService = new Map());
-    let text = byService.get(service);
-    if (text === undefined) {
-      text = destinationText(destinationLabels(mesh, service, endpoint, this.#metrics.cluster));
-      byService.set(service, text);
+    let found = byService.get(service);
+    if (found === undefined) {
+      const labels = destinationLabels(mesh, service, endpoint, this.#metrics.cluster);
+      found = { values: destinationValues(labels), text: destinationText(labels) };
+      byService.set(service, found);
     }
-    return text;
+    return found;
   }
+}
+
+/** Label values and their rendered text. */
+interface Rendered {
+  readonly values: readonly string[];
+  readonly text: string;
 }
 
 interface ConnectionLabels {
   readonly mesh: Snapshot;
   readonly baggage: string | undefined;
-  readonly text: string;
+  readonly source: Rendered;
   readonly principal: string;
   service?: Service;
   endpoint?: Endpoint;
+  shape?: MetricsShape;
   pair?: LabelPair;
 }
 

@@ -23,6 +23,7 @@ import {
   Registry,
 } from "./registry.ts";
 import type { PeerLabels } from "./peer_labels.ts";
+import type { MetricsShape } from "./metric_shape.ts";
 
 /** Envoy's response flag short strings (`ResponseFlagUtils`). */
 const ENVOY_FLAGS = new Set(
@@ -122,26 +123,38 @@ export interface TcpTotals {
   readonly received: number;
 }
 
-/** The series one HTTP outcome label set writes. */
-interface HttpSeries {
-  readonly protocol: string;
-  readonly code: number;
-  readonly grpcStatus: string;
-  readonly flag: string;
-  readonly requests: CounterSeries;
-  readonly duration: HistogramSeries;
-  readonly requestBytes: HistogramSeries;
-  readonly responseBytes: HistogramSeries;
+/** The series one HTTP label set writes; a family a Telemetry disabled has none. */
+interface HttpSet {
+  readonly requests?: CounterSeries;
+  readonly duration?: HistogramSeries;
+  readonly requestBytes?: HistogramSeries;
+  readonly responseBytes?: HistogramSeries;
   readonly requestMessages?: CounterSeries;
   readonly responseMessages?: CounterSeries;
 }
 
-/** The series one TCP outcome label set writes. */
+/** The series of one HTTP outcome; under a shape with per-request values, a set per value. */
+interface HttpSeries extends HttpSet {
+  readonly protocol: string;
+  readonly code: number;
+  readonly grpcStatus: string;
+  readonly flag: string;
+  readonly byDynamic?: Map<string, HttpSet>;
+}
+
+/** The series one TCP outcome label set writes; a family a Telemetry disabled has none. */
 export interface TcpSeries {
-  readonly opened: CounterSeries;
-  readonly closed: CounterSeries;
-  readonly sent: CounterSeries;
-  readonly received: CounterSeries;
+  readonly opened?: CounterSeries;
+  readonly closed?: CounterSeries;
+  readonly sent?: CounterSeries;
+  readonly received?: CounterSeries;
+}
+
+/** Label values of a pair under a Telemetry shape (see {@link IstioMetrics.shapedPair}). */
+interface Shaped {
+  readonly shape: MetricsShape;
+  /** Source then destination values, in {@link HTTP_LABELS} order. */
+  readonly values: readonly string[];
 }
 
 /**
@@ -153,15 +166,18 @@ export class LabelPair {
   readonly text: string;
   /** `mutual_tls` or `none`. */
   readonly security: string;
+  /** Set when a Telemetry changes the labels of this pair's destination. */
+  readonly shaped?: Shaped;
   readonly #metrics: IstioMetrics;
   /** Few per pair (a handful of codes and flags): a scan beats building a key string. */
   readonly #http: HttpSeries[] = [];
-  readonly #tcp = new Map<string, TcpSeries>();
+  readonly #tcp = new Map<string, TcpSeries | Map<string, TcpSeries>>();
 
-  constructor(metrics: IstioMetrics, text: string, security: string) {
+  constructor(metrics: IstioMetrics, text: string, security: string, shaped?: Shaped) {
     this.#metrics = metrics;
     this.text = text;
     this.security = security;
+    this.shaped = shaped;
   }
 
   /** The HTTP series of an outcome; made on first use. */
@@ -175,42 +191,91 @@ export class LabelPair {
         return s;
       }
     }
-    const values = [protocol, String(code), grpcStatus, flag, this.security];
-    const labels = `${this.text},${labelText(HTTP_OUTCOME_LABELS, values)}`;
-    const m = this.#metrics;
-    const made: HttpSeries = {
-      protocol,
-      code,
-      grpcStatus,
-      flag,
-      requests: m.requests.series(labels),
-      duration: m.duration.series(labels),
-      requestBytes: m.requestBytes.series(labels),
-      responseBytes: m.responseBytes.series(labels),
-      requestMessages: protocol === "grpc" ? m.requestMessages.series(labels) : undefined,
-      responseMessages: protocol === "grpc" ? m.responseMessages.series(labels) : undefined,
-    };
+    const outcome = [protocol, String(code), grpcStatus, flag, this.security];
+    const head = { protocol, code, grpcStatus, flag };
+    const dynamic = this.shaped && this.shaped.shape.dynamic.length > 0;
+    const made: HttpSeries = dynamic
+      ? { ...head, byDynamic: new Map() }
+      : { ...head, ...this.httpSet(outcome, []) };
     all.push(made);
     return made;
   }
 
-  /** The TCP series of a flag; made on first use. */
-  tcp(flag: string): TcpSeries {
-    let found = this.#tcp.get(flag);
+  /**
+   * The series of an outcome under per-request label values; made on first use.
+   *
+   * @param s The outcome's entry
+   * @param dynamic Values of the shape's per-request expressions
+   */
+  httpDynamic(s: HttpSeries, dynamic: readonly string[]): HttpSet {
+    const key = dynamic.join("\u0000");
+    let set = s.byDynamic!.get(key);
+    if (!set) {
+      set = this.httpSet(
+        [s.protocol, String(s.code), s.grpcStatus, s.flag, this.security],
+        dynamic,
+      );
+      s.byDynamic!.set(key, set);
+    }
+    return set;
+  }
+
+  /** The TCP series of a flag (and per-connection label values); made on first use. */
+  tcp(flag: string, dynamic: readonly string[] = []): TcpSeries {
+    const key = dynamic.length === 0 ? flag : `${flag}\u0000${dynamic.join("\u0000")}`;
+    let found = this.#tcp.get(key) as TcpSeries | undefined;
     if (!found) {
-      const outcome = labelText(TCP_OUTCOME_LABELS, ["tcp", flag, this.security]);
-      const labels = `${this.text},${outcome}`;
       const m = this.#metrics;
+      const outcome = ["tcp", flag, this.security];
+      const text = this.#labels(TCP_LABELS, TCP_OUTCOME_LABELS, outcome, dynamic);
       found = {
-        opened: m.tcpOpened.series(labels),
-        closed: m.tcpClosed.series(labels),
-        sent: m.tcpSent.series(labels),
-        received: m.tcpReceived.series(labels),
+        opened: seriesOf(m.tcpOpened, text),
+        closed: seriesOf(m.tcpClosed, text),
+        sent: seriesOf(m.tcpSent, text),
+        received: seriesOf(m.tcpReceived, text),
       };
-      this.#tcp.set(flag, found);
+      this.#tcp.set(key, found);
     }
     return found;
   }
+
+  httpSet(outcome: readonly string[], dynamic: readonly string[]): HttpSet {
+    const m = this.#metrics;
+    const text = this.#labels(HTTP_LABELS, HTTP_OUTCOME_LABELS, outcome, dynamic);
+    const grpc = outcome[0] === "grpc";
+    return {
+      requests: seriesOf(m.requests, text),
+      duration: seriesOf(m.duration, text),
+      requestBytes: seriesOf(m.requestBytes, text),
+      responseBytes: seriesOf(m.responseBytes, text),
+      requestMessages: grpc ? seriesOf(m.requestMessages, text) : undefined,
+      responseMessages: grpc ? seriesOf(m.responseMessages, text) : undefined,
+    };
+  }
+
+  /** Label text by family name: the shared text, or the shape's per family (null: disabled). */
+  #labels(
+    names: readonly string[],
+    outcomeNames: readonly string[],
+    outcome: readonly string[],
+    dynamic: readonly string[],
+  ): (family: string) => string | null {
+    const shaped = this.shaped;
+    if (!shaped) {
+      const text = `${this.text},${labelText(outcomeNames, outcome)}`;
+      return () => text;
+    }
+    const values = [...shaped.values, ...outcome];
+    return (family) => shaped.shape.render(family, names, values, dynamic);
+  }
+}
+
+function seriesOf<T extends { readonly labels: string }>(
+  family: { readonly name: string; series(labels: string): T },
+  text: (family: string) => string | null,
+): T | undefined {
+  const labels = text(family.name);
+  return labels === null ? undefined : family.series(labels);
 }
 
 /** Options of {@link IstioMetrics}. */
@@ -292,8 +357,33 @@ export class IstioMetrics {
     const text = `${source},${destination}`;
     let pair = this.#pairs.get(text);
     if (!pair) {
-      pair = new LabelPair(this, text, principal !== "unknown" ? "mutual_tls" : "none");
+      pair = new LabelPair(this, text, securityOf(principal));
       this.#pairs.set(text, pair);
+    }
+    return pair;
+  }
+
+  /**
+   * The pair of a source and a destination whose labels a Telemetry changes.
+   *
+   * @param source Values of {@link sourceValues}
+   * @param destination Values of {@link destinationValues}
+   * @param principal The source principal
+   * @param shape The destination's shape
+   */
+  shapedPair(
+    source: readonly string[],
+    destination: readonly string[],
+    principal: string,
+    shape: MetricsShape,
+  ): LabelPair {
+    const values = [...source, ...destination];
+    const key = `${shape.id}\u0000${values.join("\u0000")}`;
+    let pair = this.#pairs.get(key);
+    if (!pair) {
+      const text = labelText(HTTP_LABELS.slice(0, values.length), values);
+      pair = new LabelPair(this, text, securityOf(principal), { shape, values });
+      this.#pairs.set(key, pair);
     }
     return pair;
   }
@@ -304,17 +394,18 @@ export class IstioMetrics {
    * @param pair Its source and destination
    * @param outcome What happened
    */
-  recordHttp(pair: LabelPair, outcome: HttpOutcome): void {
-    const s = pair.http(
+  recordHttp(pair: LabelPair, outcome: HttpOutcome, dynamic?: readonly string[]): void {
+    const entry = pair.http(
       outcome.protocol,
       outcome.code,
       outcome.grpcStatus,
       envoyFlag(outcome.flag),
     );
-    s.requests.value++;
-    s.duration.observe(Math.floor(outcome.durationMs));
-    s.requestBytes.observe(outcome.requestBytes);
-    s.responseBytes.observe(outcome.responseBytes);
+    const s = entry.byDynamic ? pair.httpDynamic(entry, dynamic ?? []) : entry;
+    if (s.requests) s.requests.value++;
+    s.duration?.observe(Math.floor(outcome.durationMs));
+    s.requestBytes?.observe(outcome.requestBytes);
+    s.responseBytes?.observe(outcome.responseBytes);
     if (s.requestMessages) s.requestMessages.value += outcome.requestMessages;
     if (s.responseMessages) s.responseMessages.value += outcome.responseMessages;
   }
@@ -327,9 +418,9 @@ export class IstioMetrics {
    * @param flag Envoy flag known at open. @default "-"
    * @returns The series to close it on
    */
-  openTcp(pair: LabelPair, flag = "-"): TcpSeries {
-    const s = pair.tcp(envoyFlag(flag));
-    s.opened.value++;
+  openTcp(pair: LabelPair, flag = "-", dynamic?: readonly string[]): TcpSeries {
+    const s = pair.tcp(envoyFlag(flag), dynamic);
+    if (s.opened) s.opened.value++;
     return s;
   }
 
@@ -340,9 +431,9 @@ export class IstioMetrics {
    * @param totals Bytes each way
    */
   closeTcp(series: TcpSeries, totals: TcpTotals): void {
-    series.closed.value++;
-    series.sent.value += totals.sent;
-    series.received.value += totals.received;
+    if (series.closed) series.closed.value++;
+    if (series.sent) series.sent.value += totals.sent;
+    if (series.received) series.received.value += totals.received;
   }
 }
 
@@ -352,7 +443,16 @@ export class IstioMetrics {
  * @param s The source labels
  */
 export function sourceText(s: SourceLabels): string {
-  return labelText(SOURCE_LABELS, [
+  return labelText(SOURCE_LABELS, sourceValues(s));
+}
+
+/**
+ * The source label values in {@link HTTP_LABELS} order.
+ *
+ * @param s The source labels
+ */
+export function sourceValues(s: SourceLabels): string[] {
+  return [
     "waypoint",
     s.workload,
     s.canonicalService,
@@ -362,7 +462,7 @@ export function sourceText(s: SourceLabels): string {
     s.app,
     s.version,
     s.cluster,
-  ]);
+  ];
 }
 
 /**
@@ -371,7 +471,16 @@ export function sourceText(s: SourceLabels): string {
  * @param d The destination labels
  */
 export function destinationText(d: DestinationLabels): string {
-  return labelText(DESTINATION_LABELS, [
+  return labelText(DESTINATION_LABELS, destinationValues(d));
+}
+
+/**
+ * The destination label values in {@link HTTP_LABELS} order.
+ *
+ * @param d The destination labels
+ */
+export function destinationValues(d: DestinationLabels): string[] {
+  return [
     d.workload,
     d.namespace,
     d.principal,
@@ -383,11 +492,19 @@ export function destinationText(d: DestinationLabels): string {
     d.serviceName,
     d.serviceNamespace,
     d.cluster,
-  ]);
+  ];
 }
 
-/** Our flag as Envoy would report it: its short strings kept (comma lists too), others `-`. */
-function envoyFlag(flag: string): string {
+function securityOf(principal: string): string {
+  return principal !== "unknown" ? "mutual_tls" : "none";
+}
+
+/**
+ * Our flag as Envoy would report it: its short strings kept (comma lists too), others `-`.
+ *
+ * @param flag Our response flag
+ */
+export function envoyFlag(flag: string): string {
   if (flag === "-" || ENVOY_FLAGS.has(flag)) return flag;
   const kept = flag.split(",").filter((f) => ENVOY_FLAGS.has(f));
   return kept.length > 0 ? kept.join(",") : "-";

@@ -59,6 +59,7 @@ export {
   sourceLabels,
 } from "./mesh_labels.ts";
 export { metricsFilter, type MetricsFilterOptions, type MetricsState } from "./filter.ts";
+export type { RecordState } from "./_exchange_record.ts";
 export { recordTcp, type TcpConnection, type TcpRecord } from "./tcp.ts";
 export { type PrometheusOptions, prometheusRenderer, prometheusStream } from "./prometheus.ts";
 export {
@@ -101,3 +102,29 @@ export {
   type CelProgram,
   compileCel,
 } from "./cel.ts";
+export {
+  type AccessLogSetting,
+  type CompiledTelemetry,
+  compileTelemetry,
+  type CustomTag,
+  DEFAULT_PROVIDERS,
+  DEFAULT_TELEMETRY,
+  METRIC_NAMES,
+  type MetricOverride,
+  type MetricsSettings,
+  type TelemetryContext,
+  type TelemetryProviders,
+  type TelemetrySettings,
+  type TracingSettings,
+} from "./telemetry_api.ts";
+export { MetricsShape } from "./metric_shape.ts";
+export {
+  type AccessLogFormat,
+  type AccessLogProvider,
+  AccessLogs,
+  type AccessLogsOptions,
+  compileFormat,
+  DEFAULT_JSON_LABELS,
+  DEFAULT_TEXT_FORMAT,
+  type LogRecord,
+} from "./access_log.ts";

@@ -18,6 +18,7 @@ import type { Destination, Endpoint, Service, Snapshot } from "../mesh/mod.ts";
 import { BodyMeter, meteredBody } from "./_body_meter.ts";
 import { type ExchangeEnd, grpcStatusOf, isGrpc, watchExchange } from "./_exchange_end.ts";
 import { destinationLabels, hostOf, sourceLabels } from "./mesh_labels.ts";
+import { upstreamCluster } from "./_exchange_record.ts";
 import type { PeerLabels } from "./peer_labels.ts";
 import {
   decideSampling,
@@ -261,21 +262,6 @@ function operationName(d: Destination): string {
   return d.kind === "service"
     ? `${d.service.hostname}:${d.port.port}/*`
     : `${d.workload.address}:${d.port}/*`;
-}
-
-/**
- * The Envoy cluster an Istio waypoint would have used: `inbound-vip|<port>|http|<host>` for a
- * service (the routed backend's port when `backend` names one), `inbound-pod|<port>||<ip>` for a
- * workload.
- */
-function upstreamCluster(state: TracingState): string {
-  const d = state.destination;
-  if (d.kind === "workload") return `inbound-pod|${d.port}||${d.workload.address}`;
-  const service = state.backendService ?? d.service;
-  const port = state.backendService && state.backend
-    ? state.backend.slice(state.backend.lastIndexOf(":") + 1)
-    : String(d.port.port);
-  return `inbound-vip|${port}|http|${service.hostname}`;
 }
 
 function proxyAttributes(p: ProxyTags): SpanAttribute[] {

@@ -65,7 +65,7 @@ export function attributes(i: number): Record<string, string> {
   const metrics = new IstioMetrics();
   const o = outcome(i);
   const pair = metrics.pair(source(i % 100), destination(Math.floor(i / 100) % 100));
-  const labels = pair.http(o.protocol, o.code, o.grpcStatus, o.flag).requests.labels;
+  const labels = pair.http(o.protocol, o.code, o.grpcStatus, o.flag).requests!.labels;
   return Object.fromEntries([...labels.matchAll(/([a-z_]+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
 }
 
