@@ -8,46 +8,23 @@
  * - After `close()` resolves, no watcher, timer or load is left running.
  */
 import { dirname, resolve } from "node:path";
-import { log as defaultLog, type Logger } from "../log/mod.ts";
-import type { Problem, Snapshot } from "./model.ts";
-import type { SourceDoc } from "./resources.ts";
+import { log as defaultLog } from "../log/mod.ts";
+import type { Snapshot } from "./model.ts";
 import type { SnapshotHolder } from "./holder.ts";
 import { readConfig } from "./load.ts";
-import { type BuildOptions, buildSnapshot } from "./snapshot.ts";
+import type { BuildOptions } from "./snapshot.ts";
+import {
+  applyLoad,
+  type ConfigWatch,
+  ReloadScheduler,
+  reportLoad,
+  type SnapshotBuilder,
+  toBuilder,
+  type WatchHooks,
+  type WatchLoad,
+} from "./_reload.ts";
 
-/** Builds the snapshot of one load from its documents; the mesh's own is {@link buildSnapshot}. */
-export type SnapshotBuilder<T> = (
-  documents: readonly SourceDoc[],
-  version: number,
-) => { readonly snapshot: T; readonly problems: readonly Problem[] };
-
-/** The outcome of one load. */
-export interface WatchLoad<T = Snapshot> {
-  /** The snapshot in force after this load: the new one if applied, else the previous one. */
-  readonly snapshot: T;
-  /** Load and build problems, errors first located by `file:line`. */
-  readonly problems: readonly Problem[];
-  /** Whether the load had no errors and replaced the snapshot. */
-  readonly applied: boolean;
-}
-
-/** Hooks and knobs of {@link watchConfig}. */
-export interface WatchHooks<T = Snapshot> {
-  /** Called after every load, the first included. */
-  onLoad?(result: WatchLoad<T>): void;
-  /** Where reload outcomes are logged. @default the process logger */
-  logger?: Logger;
-  /** Quiet time after the last file event before reloading, in ms. @default 200 */
-  debounceMs?: number;
-}
-
-/** A running watch. */
-export interface ConfigWatch<T = Snapshot> {
-  /** The first load, for the CLI to print (and to exit non-zero on errors). */
-  readonly initial: WatchLoad<T>;
-  /** Stops watching; resolves once any reload in flight has finished. */
-  close(): Promise<void>;
-}
+export type { ConfigWatch, SnapshotBuilder, WatchHooks, WatchLoad };
 
 /**
  * Loads config into `holder` now and again whenever the files change.
@@ -67,23 +44,13 @@ export async function watchConfig<T extends { readonly version: number } = Snaps
   hooks: WatchHooks<T> = {},
 ): Promise<ConfigWatch<T>> {
   const logger = hooks.logger ?? defaultLog;
-  const builder: SnapshotBuilder<T> = typeof build === "function"
-    ? build
-    : (documents, version) =>
-      buildSnapshot(documents, { ...build, version }) as unknown as ReturnType<SnapshotBuilder<T>>;
-  const load = async (): Promise<WatchLoad<T>> => {
-    const read = await readConfig(paths);
-    const built = builder(read.documents, holder.current.version + 1);
-    const problems = [...read.problems, ...built.problems];
-    const applied = !problems.some((p) => p.severity === "error");
-    if (applied) holder.replace(built.snapshot);
-    return { snapshot: holder.current, problems, applied };
-  };
+  const builder = toBuilder(build);
+  const load = async () => applyLoad(await readConfig(paths), builder, holder);
   const initial = await load();
   hooks.onLoad?.(initial);
   const reload = async () => {
     const result = await load();
-    report(result, logger);
+    reportLoad(result, logger);
     hooks.onLoad?.(result);
   };
   const watchers = await openWatchers(paths);
@@ -106,77 +73,6 @@ export async function watchConfig<T extends { readonly version: number } = Snaps
       await scheduler.close();
     },
   };
-}
-
-/** Debounces pokes into reloads, one at a time. */
-class ReloadScheduler {
-  readonly #reload: () => Promise<void>;
-  readonly #delayMs: number;
-  readonly #logger: Logger;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #running: Promise<void> | undefined;
-  #again = false;
-  #closed = false;
-
-  constructor(reload: () => Promise<void>, delayMs: number, logger: Logger) {
-    this.#reload = reload;
-    this.#delayMs = delayMs;
-    this.#logger = logger;
-  }
-
-  /** A file changed: reload after the quiet time, or after the load in flight. */
-  poke(): void {
-    if (this.#closed) return;
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#run(), this.#delayMs);
-  }
-
-  async close(): Promise<void> {
-    this.#closed = true;
-    clearTimeout(this.#timer);
-    await this.#running;
-  }
-
-  #run(): void {
-    this.#timer = undefined;
-    this.#running = this.#reload()
-      .catch((error) => this.#logger.error("Config reload failed", { error }))
-      .finally(() => {
-        this.#running = undefined;
-        if (this.#again) {
-          this.#again = false;
-          this.poke();
-        }
-      });
-  }
-}
-
-/** Logs a reload: every problem as a warning line, then the outcome. */
-function report<T extends { readonly version: number }>(
-  result: WatchLoad<T>,
-  logger: Logger,
-): void {
-  for (const p of result.problems) {
-    logger.warn("Config problem", {
-      severity: p.severity,
-      where: p.where,
-      resource: p.resource,
-      message: p.message,
-    });
-  }
-  if (result.applied) {
-    logger.info("Config reloaded", { version: result.snapshot.version });
-  } else {
-    const errors = result.problems.filter((p) => p.severity === "error").length;
-    logger.warn("Config reload rejected, keeping the last good snapshot", {
-      version: result.snapshot.version,
-      errors,
-    });
-  }
 }
 
 interface PathWatcher {
