@@ -34,6 +34,7 @@ export class MeterError extends Error {
 }
 
 const LEB_MAX_BYTES = 10;
+const UTF8 = new TextDecoder();
 const U32_MAX_BYTES = 5;
 
 /** A cursor over a module's bytes. */
@@ -90,7 +91,7 @@ export class Reader {
     const length = this.u32();
     const start = this.pos;
     this.skip(length);
-    return new TextDecoder().decode(this.bytes.subarray(start, start + length));
+    return UTF8.decode(this.bytes.subarray(start, start + length));
   }
 
   /** Skips a value type, including `(ref null? ht)` with its heap type. */

@@ -114,37 +114,54 @@ export function meter(
   const globals = find(SECTION.global);
   const fuelIndex = imports.globals + (globals ? new Reader(bytes, globals.payload).u32() : 0);
 
+  return rewrite(sections, { bytes, initialFuel, fuelIndex, firstFunc: imports.funcs });
+}
+
+/** What the rewritten sections need to know. */
+interface Plan {
+  readonly bytes: Uint8Array;
+  readonly initialFuel: bigint;
+  /** Index of the new global: after every imported and defined one. */
+  readonly fuelIndex: number;
+  /** Index of the first defined function (after the imported ones), for error messages. */
+  readonly firstFunc: number;
+}
+
+/** Copies the module, rewriting global, export and code, and adding global and export if absent. */
+function rewrite(sections: readonly Section[], plan: Plan): Uint8Array<ArrayBuffer> {
+  const { bytes } = plan;
   const out = new Writer(bytes.length + (bytes.length >> 3) + 64);
   out.bytes(bytes.subarray(0, MAGIC.length));
-  const pending = new Set<number>([SECTION.global, SECTION.export]);
-  const addMissing = (beforeOrder: number) => {
-    for (const id of pending) {
-      if (ORDER[id] >= beforeOrder) continue;
-      out.section(
-        id,
-        id === SECTION.global
-          ? globalSection(bytes, undefined, initialFuel)
-          : exportSection(bytes, undefined, fuelIndex),
-      );
-      pending.delete(id);
+  const missing = [SECTION.global, SECTION.export].filter((id) =>
+    !sections.some((s) => s.id === id)
+  );
+  const addMissingBefore = (order: number) => {
+    while (missing.length > 0 && ORDER[missing[0]] < order) {
+      const id = missing.shift()!;
+      out.section(id, rewriteSection(plan, id)!);
     }
   };
   for (const s of sections) {
-    if (s.id !== SECTION.custom) addMissing(ORDER[s.id]);
-    if (s.id === SECTION.global) {
-      out.section(s.id, globalSection(bytes, s, initialFuel));
-      pending.delete(s.id);
-    } else if (s.id === SECTION.export) {
-      out.section(s.id, exportSection(bytes, s, fuelIndex));
-      pending.delete(s.id);
-    } else if (s.id === SECTION.code) {
-      out.section(s.id, codeSection(bytes, s, fuelIndex, imports.funcs));
-    } else {
-      out.bytes(bytes.subarray(s.start, s.end));
-    }
+    if (s.id !== SECTION.custom) addMissingBefore(ORDER[s.id]);
+    const payload = rewriteSection(plan, s.id, s);
+    if (payload) out.section(s.id, payload);
+    else out.bytes(bytes.subarray(s.start, s.end));
   }
-  addMissing(Infinity);
+  addMissingBefore(Infinity);
   return out.result().slice();
+}
+
+/** The new payload of section `id` (absent when `s` is undefined), or undefined to copy it. */
+function rewriteSection(plan: Plan, id: number, s?: Section): Writer | undefined {
+  switch (id) {
+    case SECTION.global:
+      return globalSection(plan.bytes, s, plan.initialFuel);
+    case SECTION.export:
+      return exportSection(plan.bytes, s, plan.fuelIndex);
+    case SECTION.code:
+      return s && codeSection(plan.bytes, s, plan.fuelIndex, plan.firstFunc);
+  }
+  return undefined;
 }
 
 function readSections(bytes: Uint8Array): Section[] {

@@ -154,6 +154,19 @@ const PROGRAMS: [string, string][] = [
       (i64.atomic.store (i32.const 16) (i64.const 5))
       (i32.add (i32.atomic.load (i32.const 8)) (i32.wrap_i64 (i64.atomic.load (i32.const 16))))))`,
   ],
+  [
+    "multi-memory, memory64 and relaxed SIMD",
+    `(module (memory $a 1) (memory $b 1) (memory $c i64 1)
+    (func (export "run") (param $n i32) (result i32)
+      (i32.store $b offset=4 (i32.const 8) (local.get $n))
+      (i64.store $c offset=8 (i64.const 16) (i64.extend_i32_u (local.get $n)))
+      (memory.copy $a $b (i32.const 0) (i32.const 0) (i32.const 32))
+      (v128.store $a (i32.const 64) (i32x4.relaxed_laneselect (v128.const i32x4 1 2 3 4)
+        (v128.const i32x4 5 6 7 8) (v128.const i32x4 -1 0 -1 0)))
+      (i32.add (i32.add (i32.load $a offset=4 (i32.const 8)) (i32.wrap_i64 (i64.load $c (i64.const 24))))
+        (i32.add (i32.load (i32.const 68))
+          (i32.wrap_i64 (i64.add (memory.size $c) (i64.extend_i32_u (memory.size $b))))))))`,
+  ],
 ];
 
 for (const [name, source] of PROGRAMS) {
@@ -168,6 +181,29 @@ for (const [name, source] of PROGRAMS) {
     }
   });
 }
+
+// wabt cannot write GC instructions, so this module is assembled by hand:
+// (type $s (struct (field (mut i32)))) (func (export "run") (param i32) (result i32)
+//   (struct.get $s 0 (block (result (ref $s)) (br_on_cast 0 (ref $s) (ref $s)
+//     (struct.new $s (local.get 0)))))
+//   (ref.test (ref $s) (struct.new $s (local.get 0))) i32.add)
+const GC_BODY = [
+  ...[0x00, 0x02, 0x64, 0x00, 0x20, 0x00, 0xfb, 0x00, 0x00, 0xfb, 0x18, 0x00, 0x00, 0x00, 0x00],
+  ...[0x0b, 0xfb, 0x02, 0x00, 0x00, 0x20, 0x00, 0xfb, 0x00, 0x00, 0xfb, 0x14, 0x00, 0x6a, 0x0b],
+];
+const GC_MODULE = Uint8Array.from([
+  ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+  ...[0x01, 0x0a, 0x02, 0x5f, 0x01, 0x7f, 0x01, 0x60, 0x01, 0x7f, 0x01, 0x7f], // types
+  ...[0x03, 0x02, 0x01, 0x01], // functions
+  ...[0x07, 0x07, 0x01, 0x03, 0x72, 0x75, 0x6e, 0x00, 0x00], // export "run"
+  ...[0x0a, GC_BODY.length + 2, 0x01, GC_BODY.length, ...GC_BODY], // code
+]);
+
+Deno.test("meter() keeps the results of a program with GC structs and casts", () => {
+  const exports = instantiate(meter(GC_MODULE), {}, AMPLE);
+  assert.equal(call(exports, "run", 41), 42);
+  assert.equal(call(instantiate(GC_MODULE), "run", 41), 42);
+});
 
 Deno.test("meter() keeps the indices of imported globals and appends the fuel global", () => {
   const source = `(module
