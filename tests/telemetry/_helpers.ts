@@ -16,7 +16,13 @@ import {
   runChain,
 } from "../../http/mod.ts";
 import type { Destination, Endpoint, Snapshot } from "../../mesh/mod.ts";
-import { IstioMetrics, metricsFilter, type MetricsState } from "../../telemetry/mod.ts";
+import type { CompiledTelemetry } from "../../telemetry/mod.ts";
+import {
+  IstioMetrics,
+  metricsFilter,
+  type MetricsFilterOptions,
+  type MetricsState,
+} from "../../telemetry/mod.ts";
 import * as k8s from "../fixtures/mesh/builders.ts";
 
 const USE = { "istio.io/use-waypoint": "waypoint" };
@@ -79,6 +85,7 @@ export function endpointOf(name: string): Endpoint {
 /** Request state as the proxy builds it (the part the filter reads, plus mutable slots). */
 export interface TestState extends MetricsState {
   endpoint?: Endpoint;
+  policy?: string;
 }
 
 /** A connection: peer object shared by its requests. */
@@ -87,16 +94,26 @@ export function connection(options: {
   identity?: string;
   client?: string;
   baggage?: string;
+  /** Compiled Telemetry resources of the request's config. */
+  telemetry?: CompiledTelemetry;
 }): () => TestState {
   const peer = { identity: options.identity ?? PRODUCTPAGE_ID, address: "10.9.9.9", port: 15008 };
   const destination = serviceDestination(options.service);
   return () => ({
-    config: { mesh: MESH },
+    config: { mesh: MESH, telemetry: options.telemetry },
     destination,
+    target: targetOf(destination),
+    requestId: "4b0b1d9e-7c4a-4f6e-9a51-0d3f1b2c3d4e",
     peer,
     client: options.client ?? PRODUCTPAGE_CLIENT,
     baggage: options.baggage,
   });
+}
+
+/** The CONNECT target of a service destination: its VIP and port. */
+function targetOf(d: Destination): { address: string; port: number } {
+  if (d.kind !== "service") throw new Error("Service destinations only");
+  return { address: d.service.addresses[0], port: d.port.port };
 }
 
 /** A request head. */
@@ -127,9 +144,12 @@ export class Harness {
   readonly clock = new TestClock();
   readonly #filter: Filter<TestState>;
 
-  constructor(metrics = new IstioMetrics({ cluster: "Kubernetes" })) {
+  constructor(
+    metrics = new IstioMetrics({ cluster: "Kubernetes" }),
+    options: Omit<MetricsFilterOptions, "now"> = {},
+  ) {
     this.metrics = metrics;
-    this.#filter = metricsFilter<TestState>(metrics, { now: this.clock.now });
+    this.#filter = metricsFilter<TestState>(metrics, { ...options, now: this.clock.now });
   }
 
   /**
