@@ -62,7 +62,7 @@ export async function nodeServerOurClient(host: string, onStream: NodeStreamHand
     nodeSessions.push(s);
     s.on("error", () => {});
   });
-  h2.on("stream", (s, headers) => {
+  h2.on("stream", (s: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
     s.on("error", () => {});
     onStream(s, headers);
   });

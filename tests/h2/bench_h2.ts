@@ -75,7 +75,7 @@ async function nodeHttp2(mode: Mode, counter: Counter): Promise<Impl> {
   const settings = { initialWindowSize: 4 * MIB, maxFrameSize: MIB, maxConcurrentStreams: 100 };
   const h2 = http2.createServer({ settings });
   h2.on("session", (s) => s.setLocalWindowSize(16 * MIB));
-  h2.on("stream", (s) => {
+  h2.on("stream", (s: http2.ServerHttp2Stream) => {
     s.respond({ ":status": 200 });
     serverSide(s, mode, counter);
   });

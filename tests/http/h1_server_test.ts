@@ -417,7 +417,7 @@ Deno.test("serveH1() resolves once the client ends the connection", async () => 
 Deno.test("serveH1() and H1ClientConnection work over an HTTP/2 CONNECT stream", async () => {
   const served: Promise<void>[] = [];
   const h2 = http2.createServer();
-  h2.on("stream", (stream) => {
+  h2.on("stream", (stream: http2.ServerHttp2Stream) => {
     stream.respond({ ":status": 200 });
     served.push(serveH1(stream, echo));
   });

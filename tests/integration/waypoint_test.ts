@@ -183,7 +183,7 @@ Deno.test("waypoint serves the sandwich binding: PROXY v2 in, plain TCP to the p
     new Promise<string>((resolve) => {
       const socket = net.connect({ host: sandwich.address, port: sandwich.port });
       const chunks: Uint8Array[] = [];
-      socket.on("data", (c) => chunks.push(c));
+      socket.on("data", (c: Uint8Array) => chunks.push(c));
       socket.on("error", () => resolve("error"));
       socket.on("close", () => resolve(text(concat(chunks))));
       socket.write(encodeProxyV2(
