@@ -7,10 +7,30 @@
  * - The labels of a connection are fixed when it opens (Envoy fixes a connection's tags at its
  *   first report), so its opened, closed and byte counters always share one series.
  * - `close` counts once; later calls are ignored.
+ * - Telemetry settings are those of the connection's config and destination; tag expressions
+ *   are evaluated at open (only connection attributes exist), the access log at close with
+ *   Envoy's TCP line (no request: `"- - -"`, response code 0).
  */
 import type { Destination, Endpoint, Service, Snapshot } from "../mesh/mod.ts";
-import type { IstioMetrics, TcpTotals } from "./istio_metrics.ts";
+import type { CelAttributes } from "./cel.ts";
+import {
+  destinationValues,
+  envoyFlag,
+  type IstioMetrics,
+  type LabelPair,
+  sourceValues,
+  type TcpSeries,
+  type TcpTotals,
+} from "./istio_metrics.ts";
 import { destinationLabels, servedBy, sourceLabels } from "./mesh_labels.ts";
+import { MetricsShape } from "./metric_shape.ts";
+import {
+  type CompiledTelemetry,
+  DEFAULT_TELEMETRY,
+  type TelemetrySettings,
+} from "./telemetry_api.ts";
+import type { AccessLogs, LogRecord } from "./access_log.ts";
+import { connectionAttribute, nodeOf } from "./_exchange_record.ts";
 
 /** What a TCP connection's labels come from. */
 export interface TcpConnection {
@@ -32,6 +52,10 @@ export interface TcpConnection {
    * connect failed, `UH` when there was no endpoint. @default "-"
    */
   readonly flag?: string;
+  /** Compiled Telemetry of the connection's config. @default metrics on, no access log */
+  readonly telemetry?: CompiledTelemetry;
+  /** The CONNECT target, the downstream local address in the access log. */
+  readonly target?: { readonly address: string; readonly port: number };
 }
 
 /** An open connection's record. */
@@ -45,32 +69,124 @@ export interface TcpRecord {
  *
  * @example
  * ```ts
- * const record = recordTcp(metrics, { mesh, identity, client, destination, endpoint });
+ * const record = recordTcp(metrics, { mesh, identity, client, destination, endpoint }, accessLogs);
  * const result = await splice(down, up);
  * record.close({ sent: result.bToA, received: result.aToB });
  * ```
  *
  * @param metrics Where it is recorded
- * @param connection Its source, destination and flag
+ * @param connection Its source, destination, flag and Telemetry
+ * @param accessLogs Where Telemetry access logs are written; none without it
  * @returns The record to close when the connection ends
  */
-export function recordTcp(metrics: IstioMetrics, connection: TcpConnection): TcpRecord {
-  const { mesh } = connection;
-  const served = servedBy(connection.destination, {
-    service: connection.service,
-    endpoint: connection.endpoint,
-  });
-  const pair = metrics.pair(
-    sourceLabels(mesh, connection, metrics.cluster),
-    destinationLabels(mesh, served.service, served.endpoint, metrics.cluster),
-  );
-  const series = metrics.openTcp(pair, connection.flag);
+export function recordTcp(
+  metrics: IstioMetrics,
+  connection: TcpConnection,
+  accessLogs?: AccessLogs,
+): TcpRecord {
+  const settings = (connection.telemetry ?? DEFAULT_TELEMETRY).lookup(connection.destination);
+  const facts = new TcpFacts(connection);
+  const series = settings.metrics.enabled
+    ? openSeries(metrics, connection, settings, facts)
+    : undefined;
   let closed = false;
   return {
     close(totals) {
       if (closed) return;
       closed = true;
-      metrics.closeTcp(series, totals);
+      if (series) metrics.closeTcp(series, totals);
+      if (accessLogs) writeLogs(accessLogs, settings, facts, totals, metrics);
     },
   };
+}
+
+function openSeries(
+  metrics: IstioMetrics,
+  connection: TcpConnection,
+  settings: TelemetrySettings,
+  facts: TcpFacts,
+): TcpSeries {
+  const { mesh } = connection;
+  const served = servedBy(connection.destination, {
+    service: connection.service,
+    endpoint: connection.endpoint,
+  });
+  const source = sourceLabels(mesh, connection, metrics.cluster);
+  const destination = destinationLabels(mesh, served.service, served.endpoint, metrics.cluster);
+  const shape = MetricsShape.of(settings.metrics);
+  const pair: LabelPair = shape
+    ? metrics.shapedPair(
+      sourceValues(source),
+      destinationValues(destination),
+      source.principal,
+      shape,
+    )
+    : metrics.pair(source, destination);
+  const dynamic = shape && shape.dynamic.length > 0 ? shape.values(facts) : undefined;
+  return metrics.openTcp(pair, connection.flag, dynamic);
+}
+
+function writeLogs(
+  logs: AccessLogs,
+  settings: TelemetrySettings,
+  facts: TcpFacts,
+  totals: TcpTotals,
+  metrics: IstioMetrics,
+): void {
+  if (settings.accessLogs.length === 0) return;
+  try {
+    const record = facts.finish(totals);
+    for (const log of settings.accessLogs) {
+      if (!log.filter || log.filter.test(facts)) logs.write(log.provider, record);
+    }
+  } catch {
+    metrics.recordFailures++;
+  }
+}
+
+/** A connection as CEL attributes, and its access-log record once closed. */
+class TcpFacts implements CelAttributes {
+  readonly #c: TcpConnection;
+  readonly #startMs = Date.now();
+  readonly #started = performance.now();
+
+  constructor(connection: TcpConnection) {
+    this.#c = connection;
+  }
+
+  attribute(name: string): unknown {
+    const c = this.#c;
+    return connectionAttribute(name, {
+      destination: c.destination,
+      peer: { identity: c.identity },
+      client: c.client,
+      target: c.target,
+      endpoint: c.endpoint,
+    });
+  }
+
+  finish(totals: TcpTotals): LogRecord {
+    const c = this.#c;
+    const none = () => undefined;
+    const d = c.destination;
+    const port = d.kind === "service" ? d.port.port : d.port;
+    return {
+      startMs: this.#startMs,
+      code: 0,
+      flags: envoyFlag(c.flag ?? "-"),
+      bytesReceived: totals.received,
+      bytesSent: totals.sent,
+      durationMs: performance.now() - this.#started,
+      upstreamHost: c.endpoint ? nodeOf(c.endpoint.address, c.endpoint.port) : undefined,
+      upstreamCluster: d.kind === "service"
+        ? `inbound-vip|${port}|tcp|${(c.service ?? d.service).hostname}`
+        : `inbound-pod|${port}||${d.workload.address}`,
+      downstreamLocal: c.target ? nodeOf(c.target.address, c.target.port) : undefined,
+      downstreamRemote: c.client,
+      peerSan: c.identity || undefined,
+      requestHeader: none,
+      responseHeader: none,
+      responseTrailer: none,
+    };
+  }
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { recordTcp } from "../../telemetry/mod.ts";
+import { parseConfigText } from "../../mesh/mod.ts";
+import { AccessLogs, compileTelemetry, DEFAULT_PROVIDERS, recordTcp } from "../../telemetry/mod.ts";
 import { endpointOf, Harness, MESH, PRODUCTPAGE_ID, serviceDestination } from "./_helpers.ts";
 
 const DB = {
@@ -43,4 +44,62 @@ Deno.test("recordTcp() keeps the flag of the open for the whole connection", asy
   assert.equal(value(text, "istio_tcp_connections_closed_total", "UH"), 1);
   // Not one of Envoy's flags: reported as none.
   assert.equal(value(text, "istio_tcp_connections_closed_total", "-"), 1);
+});
+
+Deno.test("recordTcp() applies Telemetry to TCP: tag overrides at open, Envoy's TCP log line at close", async () => {
+  const { documents } = parseConfigText(
+    `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: { name: db, namespace: mesh }
+spec:
+  targetRefs: [{ kind: Service, group: "", name: db }]
+  metrics:
+    - overrides:
+        - match: { metric: TCP_OPENED_CONNECTIONS }
+          tagOverrides:
+            source_principal: { operation: REMOVE }
+            mtls: { value: "string(connection.mtls)" }
+  accessLogging:
+    - providers: [{ name: envoy }]
+      filter: { expression: "destination.port == 5432" }`,
+    "db.yaml",
+  );
+  const { telemetry, problems } = compileTelemetry(documents, {
+    self: { namespace: "mesh", name: "waypoint" },
+    rootNamespace: "istio-system",
+    providers: DEFAULT_PROVIDERS,
+  });
+  assert.deepEqual(problems, []);
+  const lines: string[] = [];
+  const logs = new AccessLogs([{ name: "envoy", path: "/dev/stdout" }], {
+    open: () => ({
+      write: (b: Uint8Array) => {
+        lines.push(new TextDecoder().decode(b));
+        return Promise.resolve(b.length);
+      },
+    }),
+  });
+  const { metrics } = new Harness();
+  const target = { address: "10.0.0.7", port: 5432 };
+  recordTcp(metrics, { ...DB, telemetry, target, flag: "UF" }, logs).close({
+    sent: 0,
+    received: 0,
+  });
+  await logs.drain();
+  assert.equal(lines.length, 1);
+  assert.match(
+    lines[0],
+    /^\[\d{4}-\d\d-\d\dT[\d:.]+Z\] "- - -" 0 UF - - "-" 0 0 \d+ - "-" "-" "-" "-" "-" inbound-vip\|5432\|tcp\|db\.mesh\.svc\.cluster\.local - 10\.0\.0\.7:5432 10\.2\.0\.1:41001 - -\n$/,
+  );
+  const text = await metrics.registry.renderText();
+  const opened = text.split("\n").filter((l) =>
+    l.startsWith("istio_tcp_connections_opened_total{")
+  );
+  assert.equal(opened.length, 1);
+  assert.doesNotMatch(opened[0], /source_principal/);
+  assert.match(opened[0], /connection_security_policy="mutual_tls",mtls="true"\} 1$/);
+  const closed = text.split("\n").filter((l) =>
+    l.startsWith("istio_tcp_connections_closed_total{")
+  );
+  assert.match(closed[0], /source_principal="spiffe/);
 });
