@@ -12,6 +12,9 @@
  * - One span per sampled request, ended when the response body ends, errors or is cancelled; at
  *   once when there is no body; or in `finally` from the reply the chain will send.
  * - Sizes are body bytes, as Envoy's `request_size` and `response_size` tags count them.
+ * - Telemetry `tracing` of the request's destination applies: its `randomSamplingPercentage`
+ *   replaces the proxy's, `disableSpanReporting` keeps the context going but reports no span,
+ *   and `customTags` (literal, environment, header) are added after Istio's tags.
  */
 import type { Filter, HttpContext } from "../http/mod.ts";
 import type { Destination, Endpoint, Service, Snapshot } from "../mesh/mod.ts";
@@ -19,6 +22,11 @@ import { BodyMeter, meteredBody } from "./_body_meter.ts";
 import { type ExchangeEnd, grpcStatusOf, isGrpc, watchExchange } from "./_exchange_end.ts";
 import { destinationLabels, hostOf, sourceLabels } from "./mesh_labels.ts";
 import { upstreamCluster } from "./_exchange_record.ts";
+import {
+  type CompiledTelemetry,
+  DEFAULT_TELEMETRY,
+  type TracingSettings,
+} from "./telemetry_api.ts";
 import type { PeerLabels } from "./peer_labels.ts";
 import {
   decideSampling,
@@ -34,7 +42,7 @@ import {
 
 /** What the filter reads from the request state; the proxy's `RequestState` has it. */
 export interface TracingState {
-  readonly config: { readonly mesh: Snapshot };
+  readonly config: { readonly mesh: Snapshot; readonly telemetry?: CompiledTelemetry };
   readonly destination: Destination;
   readonly peer: { readonly identity: string };
   /** Original client `ip:port`. */
@@ -151,11 +159,14 @@ function begin<S extends TracingState>(
   tracer: Tracer,
 ): ServerSpan<S> | undefined {
   const headers = ctx.request.head.headers;
+  const settings = (ctx.state.config.telemetry ?? DEFAULT_TELEMETRY).lookup(ctx.state.destination)
+    .tracing;
   const incoming = extractTrace(headers, tracer);
-  const sampled = decideSampling(incoming, tracer.percentage, tracer.random);
+  const sampled = decideSampling(incoming, settings.sampling ?? tracer.percentage, tracer.random);
   const context = serverContext(incoming, sampled, tracer.ids);
   injectTrace(headers, context, tracer);
-  return sampled ? new ServerSpan(ctx, tracer, context, incoming) : undefined;
+  if (!sampled || settings.disableSpanReporting) return undefined;
+  return new ServerSpan(ctx, tracer, context, incoming, settings);
 }
 
 /** One sampled request's span, from the request head to the end of the response. */
@@ -166,14 +177,17 @@ class ServerSpan<S extends TracingState> {
   readonly #context: ServerContext;
   readonly #traceState?: string;
   readonly #request = new BodyMeter(false);
+  readonly #settings: TracingSettings;
 
   constructor(
     ctx: HttpContext<S>,
     tracer: Tracer,
     context: ServerContext,
     incoming: IncomingTrace,
+    settings: TracingSettings,
   ) {
     this.#ctx = ctx;
+    this.#settings = settings;
     this.#tracer = tracer;
     this.#context = context;
     this.#traceState = incoming.traceState;
@@ -228,6 +242,12 @@ class ServerSpan<S extends TracingState> {
     if (this.grpc) tags.push(["grpc.status_code", grpcStatusOf(code, headers, trailers)]);
     if (isError(code)) tags.push(["error", "true"]);
     tags.push(...t.proxyTags, ...this.#peerTags());
+    for (const tag of this.#settings.customTags) {
+      tags.push([
+        tag.name,
+        tag.kind === "literal" ? tag.value : head.headers.get(tag.header) ?? tag.defaultValue,
+      ]);
+    }
     return tags;
   }
 

@@ -13,7 +13,10 @@ import {
   runChain,
 } from "../../http/mod.ts";
 import type { RequestState } from "../../proxy/mod.ts";
+import { parseConfigText } from "../../mesh/mod.ts";
 import {
+  compileTelemetry,
+  DEFAULT_PROVIDERS,
   type FinishedSpan,
   type SpanSink,
   tracingFilter,
@@ -305,4 +308,66 @@ Deno.test("tracingFilter() refuses a sampling percentage outside 0–100", () =>
       RangeError,
     );
   }
+});
+
+Deno.test("tracingFilter() samples, tags and reports as the destination's Telemetry says", async () => {
+  const telemetryOf = (spec: string) =>
+    compileTelemetry(
+      parseConfigText(
+        `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: { name: tracing, namespace: mesh }
+spec:
+  tracing:
+    - ${spec}`,
+        "tracing.yaml",
+      ).documents,
+      {
+        self: { namespace: "mesh", name: "waypoint" },
+        rootNamespace: "istio-system",
+        providers: DEFAULT_PROVIDERS,
+        env: (name) => (name === "POD_ZONE" ? "zone-a" : undefined),
+      },
+    ).telemetry;
+  const run = async (spec: string, fields: [string, string][] = []) => {
+    const sink = new Collected();
+    const filter = tracingFilter<State>({
+      sink,
+      proxy: { ...PROXY, canonicalService: "waypoint", namespace: "mesh" },
+      // The proxy's own percentage would sample everything; Telemetry's must win.
+      samplingPercentage: 100,
+      random: () => 0.5,
+    });
+    const state = {
+      ...connection({ service: "reviews", telemetry: telemetryOf(spec) })(),
+      requestId: "req-1",
+    };
+    const ctx = new HttpContext<State>(
+      { head: request("GET", "/", fields), body: EMPTY_BODY },
+      state,
+      0,
+    );
+    const answer: Filter<State> = (c) => {
+      c.response = { head: { status: 200, headers: new HeaderMap() }, body: EMPTY_BODY };
+      return Promise.resolve();
+    };
+    await runChain(compose([filter, answer]), ctx);
+    return { spans: sink.spans, traceparent: ctx.request.head.headers.get("traceparent") };
+  };
+  const none = await run("randomSamplingPercentage: 0");
+  assert.equal(none.spans.length, 0);
+  assert.match(none.traceparent ?? "", /-00$/, "the unsampled decision still goes upstream");
+  const all = await run(
+    `{ randomSamplingPercentage: 100, customTags: { zone: { environment: { name: POD_ZONE } }, team: { literal: { value: books } }, user: { header: { name: X-User, defaultValue: anonymous } } } }`,
+    [["x-user", "alice"]],
+  );
+  assert.equal(all.spans.length, 1);
+  assert.deepEqual(all.spans[0].attributes.slice(-3), [
+    ["zone", "zone-a"],
+    ["team", "books"],
+    ["user", "alice"],
+  ]);
+  const quiet = await run("{ randomSamplingPercentage: 100, disableSpanReporting: true }");
+  assert.equal(quiet.spans.length, 0);
+  assert.match(quiet.traceparent ?? "", /-01$/, "the sampled decision still goes upstream");
 });
