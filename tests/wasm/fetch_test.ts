@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { ModuleFetcher } from "../../wasm/fetch.ts";
-import { WasmFetchError } from "../../wasm/fetch_error.ts";
 import type { ModuleSource } from "../../wasm/spec.ts";
+import { fetchError, source } from "./_sources.ts";
 import { gzip, sha256, tar, testModule } from "./_archive.ts";
 
 const HOST = "127.0.21.2";
@@ -32,20 +32,6 @@ function site(routes: Record<string, () => Response | Promise<Response>>): Site 
     hits,
     close: () => server.shutdown(),
   };
-}
-
-function source(url: string, extra: Partial<ModuleSource> = {}): ModuleSource {
-  return { url, pullPolicy: "IfNotPresent", revision: "1", ...extra };
-}
-
-async function fetchError(promise: Promise<unknown>): Promise<WasmFetchError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof WasmFetchError, `not a WasmFetchError: ${error}`);
-    return error;
-  }
-  assert.fail("the load should have failed");
 }
 
 const PACKAGINGS: Record<string, () => Promise<Uint8Array<ArrayBuffer>>> = {
