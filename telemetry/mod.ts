@@ -128,3 +128,4 @@ export {
   DEFAULT_TEXT_FORMAT,
   type LogRecord,
 } from "./access_log.ts";
+export { processMetrics, type ProcessSources } from "./process_metrics.ts";
