@@ -27,7 +27,10 @@ export interface RegistryAuth {
 export interface ModuleSource {
   /** As written, with the scheme defaulted: `oci://`, `file://`, `http://` or `https://`. */
   readonly url: string;
-  /** Expected sha256 of the module bytes, lowercase hex. */
+  /**
+   * Expected sha256, lowercase hex: of the module bytes for `file://` and `http(s)://`, of the
+   * image manifest for `oci://` (what Istio checks it against, and what an `@sha256:` url names).
+   */
   readonly sha256?: string;
   readonly pullPolicy: PullPolicy;
   /** Credentials resolved from `imagePullSecret`, when one is named and found. */
