@@ -3,6 +3,10 @@
  * of each object is kept. Only what the config builders read is watched: finished Pods, Secrets
  * other than image pull secrets, and ConfigMaps other than the mesh config are filtered out by
  * the API server (field selectors), so they cost neither bandwidth nor memory here.
+ *
+ * RBAC: `list` and `watch` on every kind below, cluster-wide, except the mesh ConfigMap (its
+ * namespace only). RBAC cannot narrow by field selector: watching image pull Secrets needs
+ * `list`/`watch` on all Secrets.
  */
 import type { KubeObject } from "../resources.ts";
 

@@ -244,3 +244,24 @@ Deno.test("watchKubernetes() hands the istio ConfigMap to the builder for the Me
     },
   );
 });
+
+Deno.test("watchKubernetes() hands documents over by kind, oldest first, named kube:Kind ns/name", async () => {
+  await withSource(
+    (api) => {
+      api.put(HTTP_ROUTES, ROUTE);
+      api.put(SERVICES, service("z", "10.0.0.26"));
+      api.put(SERVICES, service("a", "10.0.0.1"));
+    },
+    async (_api, _holder, loads, docs) => {
+      await loads.next();
+      assert.deepEqual(docs().map((d) => d.file), [
+        "kube:Namespace mesh",
+        "kube:Service mesh/z",
+        "kube:Service mesh/a",
+        "kube:Gateway mesh/waypoint",
+        "kube:HTTPRoute mesh/echo",
+      ]);
+      assert.equal(docs()[1].object.apiVersion, "v1");
+    },
+  );
+});
