@@ -131,6 +131,7 @@ export class KubeClient {
     const controller = new AbortController();
     const stop = () => controller.abort(options.signal?.reason);
     options.signal?.addEventListener("abort", stop);
+    if (options.signal?.aborted) stop();
     let idle = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const arm = () => {

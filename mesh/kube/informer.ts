@@ -56,8 +56,9 @@ export interface Step {
  * @returns Whether to relist and how long to wait
  */
 export function nextStep(error: KubeApiError, phase: Phase): Step {
-  // 410: the resourceVersion is older than the server keeps (or a `continue` token expired).
-  if (error.status === 410) return { relist: true, wait: "now" };
+  // 410: the resourceVersion is older than the server keeps; relist at once. On a list (an
+  // expired `continue` token) wait first, so a server that keeps answering 410 is not hammered.
+  if (error.status === 410) return { relist: true, wait: phase === "list" ? "backoff" : "now" };
   if (error.status === 404) {
     return phase === "list" ? { relist: true, wait: "missing" } : { relist: true, wait: "backoff" };
   }

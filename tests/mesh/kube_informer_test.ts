@@ -250,6 +250,7 @@ Deno.test("nextStep() relists on 410 and lost events, rewatches on transport fau
   const cases: [string, KubeApiError, "list" | "watch" | "event", boolean, string][] = [
     ["410 status on watch", new KubeApiError(410, "Expired", ""), "watch", true, "now"],
     ["410 ERROR event", new KubeApiError(410, "Expired", ""), "event", true, "now"],
+    ["410 on a list page", new KubeApiError(410, "Expired", ""), "list", true, "backoff"],
     ["404 on list", new KubeApiError(404, "NotFound", ""), "list", true, "missing"],
     ["404 on watch", new KubeApiError(404, "NotFound", ""), "watch", true, "backoff"],
     ["other ERROR event", new KubeApiError(500, "InternalError", ""), "event", true, "backoff"],
