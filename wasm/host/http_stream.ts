@@ -1,0 +1,374 @@
+/**
+ * One HTTP stream through one plugin: the request and response header callbacks, pausing until
+ * the plugin resumes (`proxy_continue_stream`, often from an http call response), local
+ * responses, and the body callbacks.
+ *
+ * Invariants:
+ * - A plugin without `proxy_on_request_body`/`proxy_on_response_body` never sees a chunk: its
+ *   body passes through untouched (no wrapper).
+ * - A plugin that stops body iteration has the body held for it, up to `bodyLimit` bytes (then
+ *   413 for a request, 500 for a response), and sees the held bytes with `end_of_stream`.
+ * - Headers wait for the body while the plugin holds it when the length is declared, so a body
+ *   the plugin rewrote whole gets its exact length; a streamed body stays streamed.
+ * - A paused stream waits at most `pauseTimeoutMs`; a VM failure wakes it with the failure.
+ */
+import {
+  type Body,
+  HttpCodecError,
+  LocalReply,
+  type Message,
+  type RequestHead,
+  type ResponseHead,
+} from "../../http/mod.ts";
+import { BufferType, MapType, Status, StreamType } from "./abi.ts";
+import {
+  BufferSlot,
+  type HeaderView,
+  type LocalResponse,
+  RequestHeaderView,
+  ResponseHeaderView,
+} from "./context.ts";
+import { type StreamFacts, streamProperties } from "./properties.ts";
+import type { BaseContext, WasmVm } from "./vm.ts";
+import { WasmHostError } from "./errors.ts";
+
+/** Bounds of one stream. */
+export interface StreamLimits {
+  /** Most body bytes held for a plugin. @default 1 MiB */
+  readonly bodyLimit: number;
+  /** Longest wait for a paused plugin to resume, ms. @default 60000 */
+  readonly pauseTimeoutMs: number;
+}
+
+/** Options of one stream. */
+export interface StreamOptions extends StreamLimits {
+  /** FAIL_OPEN: a VM failure while a body streams lets the rest pass untouched. */
+  readonly failOpen: boolean;
+}
+
+/** What a phase ends with: go on (with this body) or answer with a local reply. */
+export type PhaseResult = { readonly body: Body } | { readonly reply: LocalReply };
+
+const DIRS = {
+  request: {
+    stream: StreamType.HTTP_REQUEST,
+    map: MapType.HTTP_REQUEST_HEADERS,
+    buffer: BufferType.HTTP_REQUEST_BODY,
+    headers: "proxy_on_request_headers",
+    body: "proxy_on_request_body",
+  },
+  response: {
+    stream: StreamType.HTTP_RESPONSE,
+    map: MapType.HTTP_RESPONSE_HEADERS,
+    buffer: BufferType.HTTP_RESPONSE_BODY,
+    headers: "proxy_on_response_headers",
+    body: "proxy_on_response_body",
+  },
+} as const;
+type Dir = typeof DIRS[keyof typeof DIRS];
+
+/** A request's stream context in one VM. */
+export class HttpStream {
+  readonly vm: WasmVm;
+  readonly ctx: BaseContext;
+  readonly limits: StreamOptions;
+  #local?: LocalReply;
+  #continued = [false, false];
+  #waiter?: { stream: number; resolve: () => void; reject: (e: Error) => void };
+  #response?: ResponseHead;
+  #finished = false;
+  /** Set while a response body the plugin watches is still streaming. */
+  #bodyPending = false;
+
+  /**
+   * Opens the stream context.
+   *
+   * @throws {WasmHostError} when the VM fails in `proxy_on_context_create`
+   */
+  constructor(vm: WasmVm, request: RequestHead, facts: StreamFacts, limits: StreamOptions) {
+    this.vm = vm;
+    this.limits = limits;
+    const tree = streamProperties(vm.pluginTree, facts, request, () => this.#response);
+    this.ctx = vm.openStream(tree, (ctx) => {
+      ctx.maps.set(MapType.HTTP_REQUEST_HEADERS, new RequestHeaderView(request));
+      ctx.stream = {
+        sendLocalResponse: (r) => this.#sendLocal(r),
+        continueStream: (t) => this.#continue(t),
+        closeStream: (t) => this.#continue(t, true),
+      };
+      ctx.onVmFailure = (e) => this.#waiter?.reject(e);
+    });
+  }
+
+  /** The local reply the plugin sent, if any. */
+  get localReply(): LocalReply | undefined {
+    return this.#local;
+  }
+
+  /**
+   * Runs the request side: headers callback, then the body callbacks if the plugin has them.
+   *
+   * @throws {WasmHostError} when the VM fails
+   */
+  onRequest(request: Message<RequestHead>): Promise<PhaseResult> {
+    const view = this.ctx.maps.get(MapType.HTTP_REQUEST_HEADERS)!;
+    return this.#phase(DIRS.request, view, request.body, request.head.headers);
+  }
+
+  /**
+   * Runs the response side on the response the inner chain produced.
+   *
+   * @throws {WasmHostError} when the VM fails
+   */
+  onResponse(response: Message<ResponseHead>): Promise<PhaseResult> {
+    this.#response = response.head;
+    const view = new ResponseHeaderView(response.head);
+    this.ctx.maps.set(MapType.HTTP_RESPONSE_HEADERS, view);
+    return this.#phase(DIRS.response, view, response.body, response.head.headers);
+  }
+
+  async #phase(
+    dir: Dir,
+    view: HeaderView,
+    body: Body,
+    headers: { set(n: string, v: string): void; delete(n: string): boolean },
+  ): Promise<PhaseResult> {
+    const eos = body.length === 0;
+    const action = this.vm.invoke(this.ctx, dir.headers, [this.ctx.id, view.pairs().length, +eos]);
+    if (this.#local) return { reply: this.#local };
+    const paused = action !== 0 && !this.takeContinued(dir.stream);
+    if (eos || !this.vm.has(dir.body)) {
+      if (paused) await this.resume(dir.stream);
+      return this.#local ? { reply: this.#local } : { body };
+    }
+    const pump = new BodyPump(this, dir, body);
+    if (dir === DIRS.response) this.#bodyPending = true;
+    if (paused || body.length !== undefined) {
+      await pump.fill(paused);
+      if (this.#local) return { reply: this.#local };
+    }
+    const length = pump.length;
+    if (length === undefined) headers.delete("content-length");
+    else if (length !== body.length) headers.set("content-length", String(length));
+    return { body: pump.body() };
+  }
+
+  /** Whether the plugin resumed `stream` since the last check (clears the mark). */
+  takeContinued(stream: number): boolean {
+    const was = this.#continued[stream];
+    this.#continued[stream] = false;
+    return was;
+  }
+
+  /** Waits until the plugin resumes `stream` or answers locally. */
+  resume(stream: number): Promise<void> {
+    if (this.#local || this.takeContinued(stream)) return Promise.resolve();
+    if (this.vm.failure) return Promise.reject(this.vm.failure);
+    const ms = this.limits.pauseTimeoutMs;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiter = undefined;
+        reject(
+          new LocalReply(503, "", {
+            detail: `wasm_fail_stream: ${this.vm.spec.ref} paused ${ms} ms`,
+          }),
+        );
+      }, ms);
+      const done = (f: () => void) => {
+        clearTimeout(timer);
+        this.#waiter = undefined;
+        f();
+      };
+      this.#waiter = {
+        stream,
+        resolve: () => done(resolve),
+        reject: (e: Error) => done(() => reject(e)),
+      };
+    });
+  }
+
+  #continue(stream: number, close = false): number {
+    if (stream !== StreamType.HTTP_REQUEST && stream !== StreamType.HTTP_RESPONSE) {
+      return Status.BAD_ARGUMENT;
+    }
+    if (close) {
+      this.#local ??= new LocalReply(503, "", { detail: `${this.vm.spec.ref} closed the stream` });
+    }
+    if (this.#waiter && (close || this.#waiter.stream === stream)) this.#waiter.resolve();
+    else if (!close) this.#continued[stream] = true;
+    return Status.OK;
+  }
+
+  #sendLocal(r: LocalResponse): number {
+    if (this.#local) return Status.BAD_ARGUMENT;
+    this.#local = new LocalReply(r.status, r.body, {
+      headers: r.headers,
+      detail: r.details || `${this.vm.spec.ref} local response`,
+    });
+    this.#waiter?.resolve();
+    return Status.OK;
+  }
+
+  /**
+   * Ends the stream unless the plugin still watches the response body; then the body's end,
+   * error or cancel ends it.
+   */
+  end(): void {
+    if (!this.#bodyPending) this.finish();
+  }
+
+  /** `proxy_on_done`, `proxy_on_log`, `proxy_on_delete`; once. */
+  finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    try {
+      this.vm.closeStream(this.ctx);
+    } catch {
+      // The VM failed in on_done/on_log: logged, and the response is already decided.
+    }
+  }
+}
+
+/**
+ * Feeds a body to a plugin's body callback: holds what the plugin holds, lets through what it
+ * releases, and offers the result as a {@link Body}.
+ */
+class BodyPump {
+  readonly #s: HttpStream;
+  readonly #dir: Dir;
+  readonly #source: Body;
+  #held: BufferSlot;
+  #out: Uint8Array[] = [];
+  #eos = false;
+  #released = false;
+  #changed = false;
+  /** Set when the VM failed under FAIL_OPEN: the rest passes through. */
+  #bypass = false;
+
+  constructor(stream: HttpStream, dir: Dir, source: Body) {
+    this.#s = stream;
+    this.#dir = dir;
+    this.#source = source;
+    this.#held = this.#slot();
+  }
+
+  #slot(): BufferSlot {
+    const slot = new BufferSlot(new Uint8Array(), true);
+    this.#s.ctx.buffers.set(this.#dir.buffer, slot);
+    return slot;
+  }
+
+  /** The length to announce: exact when the whole body was seen, else the source's if unchanged. */
+  get length(): number | undefined {
+    if (this.#eos) return this.#out.reduce((n, c) => n + c.length, 0);
+    return this.#changed ? undefined : this.#source.length;
+  }
+
+  /** Runs callbacks until the plugin lets data through, answers, or the body ends. */
+  async fill(paused: boolean): Promise<void> {
+    while (!this.#eos && !this.#released && !this.#s.localReply) await this.#step();
+    if (paused && !this.#released && !this.#s.localReply) {
+      await this.#s.resume(this.#dir.stream);
+      this.#release();
+    }
+  }
+
+  async #step(): Promise<void> {
+    if (this.#bypass) {
+      const chunk = await this.#source.read();
+      if (chunk === null) this.#eos = true;
+      else this.#out.push(chunk);
+      return;
+    }
+    try {
+      await this.#callback();
+    } catch (e) {
+      if (!(e instanceof WasmHostError) || !this.#s.limits.failOpen) throw e;
+      this.#bypass = true;
+      this.#release();
+    }
+  }
+
+  async #callback(): Promise<void> {
+    const chunk = await this.#source.read();
+    if (chunk === null) this.#eos = true;
+    else this.#append(chunk);
+    const ctx = this.#s.ctx;
+    const size = this.#held.bytes.length;
+    const action = this.#s.vm.invoke(ctx, this.#dir.body, [ctx.id, size, +this.#eos]);
+    if (this.#s.localReply) return;
+    if (action === 0 || this.#s.takeContinued(this.#dir.stream)) this.#release();
+    else if (this.#eos) {
+      await this.#s.resume(this.#dir.stream);
+      this.#release();
+    }
+  }
+
+  #append(chunk: Uint8Array): void {
+    const held = this.#held.bytes;
+    const limit = this.#s.limits.bodyLimit;
+    if (held.length + chunk.length > limit) {
+      this.#source.cancel();
+      if (this.#dir.stream === StreamType.HTTP_REQUEST) {
+        throw new HttpCodecError("payload_too_large", "body", `Over ${limit} bytes held for Wasm`);
+      }
+      throw new LocalReply(500, "", { detail: `wasm response body over ${limit} bytes` });
+    }
+    if (held.length === 0) this.#held.bytes = chunk;
+    else {
+      const joined = new Uint8Array(held.length + chunk.length);
+      joined.set(held);
+      joined.set(chunk, held.length);
+      this.#held.bytes = joined;
+    }
+  }
+
+  #release(): void {
+    this.#released = true;
+    if (this.#held.changed) this.#changed = true;
+    if (this.#held.bytes.length > 0) this.#out.push(this.#held.bytes);
+    this.#held = this.#slot();
+  }
+
+  /** The body as the next filter reads it; a response body ends the stream when it is over. */
+  body(): Body {
+    const length = this.length;
+    const source = this.#source;
+    const over = () => {
+      if (this.#dir === DIRS.response) this.#s.finish();
+    };
+    const read = async () => {
+      while (true) {
+        const next = this.#out.shift();
+        if (next) return next;
+        if (this.#eos) return null;
+        await this.#step();
+        const reply = this.#s.localReply;
+        if (reply) {
+          source.cancel();
+          throw reply;
+        }
+      }
+    };
+    return {
+      read: async () => {
+        try {
+          const chunk = await read();
+          if (chunk === null) over();
+          return chunk;
+        } catch (e) {
+          over();
+          throw e;
+        }
+      },
+      get trailers() {
+        return source.trailers;
+      },
+      length,
+      cancel: (reason?: Error) => {
+        source.cancel(reason);
+        over();
+      },
+    };
+  }
+}
