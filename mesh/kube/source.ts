@@ -73,11 +73,12 @@ export async function watchKubernetes<T extends { readonly version: number } = S
     return { ...result, problems: result.problems.map(withoutLine) };
   };
   const scheduler = new ReloadScheduler(
-    () => {
+    // async: a builder that throws becomes a logged rejection, not an uncaught timer error.
+    // deno-lint-ignore require-await
+    async () => {
       const result = load();
       reportLoad(result, logger);
       hooks.onLoad?.(result);
-      return Promise.resolve();
     },
     hooks.debounceMs ?? 100,
     logger,
@@ -101,13 +102,14 @@ export async function watchKubernetes<T extends { readonly version: number } = S
     kinds: informers.length,
   });
   for (const informer of informers) informer.start();
+  let initial: ReturnType<typeof load>;
   try {
     await allSynced(informers, options.syncTimeoutMs ?? 120_000);
+    initial = load();
   } catch (error) {
     await stop();
     throw error;
   }
-  const initial = load();
   live = true;
   hooks.onLoad?.(initial);
   return { initial, close: stop };

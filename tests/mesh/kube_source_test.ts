@@ -265,3 +265,46 @@ Deno.test("watchKubernetes() hands documents over by kind, oldest first, named k
     },
   );
 });
+
+Deno.test("watchKubernetes() survives a builder that throws, keeping the last snapshot", async () => {
+  await using api = FakeKubeApi.start(HOST);
+  const dir = await Deno.makeTempDir({ prefix: "waypoint-kube-" });
+  try {
+    api.put(SERVICES, service("a", "10.0.0.1"));
+    const holder = new SnapshotHolder<ProxyConfig>(emptyConfig(OPTIONS));
+    const loads = new Loads();
+    let threw = 0;
+    const watch = await watchKubernetes(
+      { kubeconfig: await fakeKubeconfig(api, dir) },
+      (documents, version) => {
+        if (documents.some((d) => d.file === "kube:Service mesh/boom")) {
+          threw++;
+          throw new Error("boom");
+        }
+        return buildConfig(documents, version, OPTIONS);
+      },
+      holder,
+      { logger: quiet, onLoad: loads.push, debounceMs: 20 },
+    );
+    try {
+      await loads.next();
+      const good = holder.current;
+      api.put(SERVICES, service("boom", "10.0.0.2"));
+      for (let i = 0; threw === 0; i++) {
+        if (i > 500) throw new Error("The builder never ran");
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(holder.current, good);
+      api.delete(SERVICES, "mesh", "boom");
+      api.put(SERVICES, service("c", "10.0.0.3"));
+      const next = await loads.next();
+      assert.equal(next.applied, true);
+      assert.equal(holder.current.version, good.version + 1);
+      assert.ok(holder.current.mesh.servicesByName.has("mesh/c"));
+    } finally {
+      await watch.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
