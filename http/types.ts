@@ -46,8 +46,12 @@ export class HeaderMap {
 
   /** Values joined with `,` as RFC 9110 §5.3 allows for list fields; undefined when absent. */
   joined(name: string): string | undefined {
-    const all = this.getAll(name);
-    return all.length === 0 ? undefined : all.join(",");
+    const n = name.toLowerCase();
+    let out: string | undefined;
+    for (const f of this.#fields) {
+      if (f[0] === n) out = out === undefined ? f[1] : `${out},${f[1]}`;
+    }
+    return out;
   }
 
   has(name: string): boolean {
@@ -63,7 +67,7 @@ export class HeaderMap {
       return;
     }
     this.#fields[i] = [n, value];
-    this.#fields = this.#fields.filter((f, j) => j <= i || f[0] !== n);
+    this.#removeFrom(n, i + 1);
   }
 
   /** Appends a value, keeping existing ones. */
@@ -73,10 +77,20 @@ export class HeaderMap {
 
   /** Removes every value of a field; returns whether any was there. */
   delete(name: string): boolean {
-    const n = name.toLowerCase();
-    const before = this.#fields.length;
-    this.#fields = this.#fields.filter((f) => f[0] !== n);
-    return this.#fields.length !== before;
+    return this.#removeFrom(name.toLowerCase(), 0);
+  }
+
+  /** Removes the fields named `n` at or after index `from`, in place (the request path calls
+   * this for every hop-by-hop name, usually absent: no allocation then). */
+  #removeFrom(n: string, from: number): boolean {
+    const fields = this.#fields;
+    let w = from;
+    for (let r = from; r < fields.length; r++) {
+      if (fields[r][0] !== n) fields[w++] = fields[r];
+    }
+    if (w === fields.length) return false;
+    fields.length = w;
+    return true;
   }
 
   /** Number of fields (repeats counted). */
