@@ -22,6 +22,7 @@ import {
   parseRequestHead,
 } from "./h1_parse.ts";
 import { HeaderMap } from "./types.ts";
+import { Deadline } from "./deadline.ts";
 import { type ExchangeHost, type H1Exchange, reasonOf, ServerExchange } from "./_h1_exchange.ts";
 import { renderHead } from "./_h1_write.ts";
 import { Wire } from "./_wire.ts";
@@ -89,7 +90,8 @@ class ServerConnection implements ExchangeHost {
   #upgraded = false;
   #tail: Promise<void> = Promise.resolve();
   #queue: ServerExchange[] = [];
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The idle or the headers deadline (one at a time); set and cancelled on every request. */
+  #timer = new Deadline(() => this.#expired());
   #waiting = false;
   #timerIdle = false;
   #parse = (buf: Uint8Array, scanFrom: number): ParsedRequest | null => {
@@ -126,7 +128,7 @@ class ServerConnection implements ExchangeHost {
 
   upgraded(): void {
     this.#closing = this.#upgraded = true;
-    this.#disarm();
+    this.#timer.stop();
   }
 
   draining(on: boolean): void {
@@ -141,7 +143,7 @@ class ServerConnection implements ExchangeHost {
     } catch (e) {
       failure = e;
     } finally {
-      this.#disarm();
+      this.#timer.stop();
     }
     if (this.#upgraded) return;
     // Handlers still running on a lost connection see their signal aborted; no need to wait.
@@ -215,27 +217,26 @@ class ServerConnection implements ExchangeHost {
 
   /** Starts the idle or the headers timer; a running headers timer is kept. */
   #arm(idle: boolean): void {
-    if (this.#timer !== undefined) {
-      if (idle || this.#timerIdle === false) return;
-      this.#disarm();
-    }
+    if (this.#timer.armed && (idle || !this.#timerIdle)) return;
     this.#timerIdle = idle;
-    const ms = idle
-      ? this.#options.idleTimeout ?? 3_600_000
-      : this.#options.headersTimeout ?? 60_000;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.wire.interrupt(
-        idle
-          ? new IdleTimeout()
-          : new HttpCodecError("timeout", "head", `Not received in ${ms} ms`),
-      );
-    }, ms);
+    this.#timer.set(this.#timeoutMs(idle));
   }
 
   #disarm(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#timer.cancel();
+  }
+
+  #timeoutMs(idle: boolean): number {
+    return idle ? this.#options.idleTimeout ?? 3_600_000 : this.#options.headersTimeout ?? 60_000;
+  }
+
+  #expired(): void {
+    const idle = this.#timerIdle;
+    this.wire.interrupt(
+      idle
+        ? new IdleTimeout()
+        : new HttpCodecError("timeout", "head", `Not received in ${this.#timeoutMs(idle)} ms`),
+    );
   }
 
   /** Writes the status of a rejected head with `connection: close`. */
