@@ -27,11 +27,13 @@ const encoder = new TextEncoder();
 
 /**
  * Renders a head: start line, the fields except framing ones (and `connection` when it is
- * replaced), then `extra` lines already rendered, then the blank line.
+ * replaced), then `extra` lines already rendered, then the blank line. Text is written byte by
+ * byte as Latin-1 (ASCII is the same in UTF-8) while it is checked, into one array sized first:
+ * no intermediate string.
  *
  * @param startLine `HTTP/1.1 200 OK` or `GET / HTTP/1.1`, without CR LF
  * @param headers Fields to copy
- * @param extra Rendered framing and connection lines, each ending with CR LF
+ * @param extra Rendered framing and connection lines, each ending with CR LF (ASCII)
  * @param keep Field names copied even though they are framing fields (HEAD and 304 metadata)
  * @throws {HttpCodecError} `bad_message` for a field that is not safe to send
  */
@@ -41,16 +43,33 @@ export function renderHead(
   extra: string,
   keep: { framing: boolean; connection: boolean },
 ): Uint8Array {
-  let text = `${startLine}\r\n`;
-  let ascii = checkValue(startLine, "start line");
-  for (const [name, value] of headers) {
-    if (!keep.framing && (name === "content-length" || name === "transfer-encoding")) continue;
-    if (!keep.connection && name === "connection") continue;
-    ascii = checkField(name, value) && ascii;
-    text += `${name}: ${value}\r\n`;
+  const fields = headers.entries();
+  const skip = (name: string) =>
+    (!keep.framing && (name === "content-length" || name === "transfer-encoding")) ||
+    (!keep.connection && name === "connection");
+  let size = startLine.length + extra.length + 4;
+  for (let i = 0; i < fields.length; i++) {
+    const [name, value] = fields[i];
+    if (!skip(name)) size += name.length + value.length + 4;
   }
-  text += `${extra}\r\n`;
-  return ascii ? encoder.encode(text) : latin1Bytes(text);
+  const out = new Uint8Array(size);
+  let at = putValue(out, 0, startLine, "start line");
+  out[at++] = 13;
+  out[at++] = 10;
+  for (let i = 0; i < fields.length; i++) {
+    const [name, value] = fields[i];
+    if (skip(name)) continue;
+    at = putName(out, at, name);
+    out[at++] = 0x3a;
+    out[at++] = 0x20;
+    at = putValue(out, at, value, name);
+    out[at++] = 13;
+    out[at++] = 10;
+  }
+  for (let i = 0; i < extra.length; i++) out[at++] = extra.charCodeAt(i);
+  out[at++] = 13;
+  out[at] = 10;
+  return out;
 }
 
 /** Renders trailer fields and the blank line that ends a chunked body. */
@@ -59,37 +78,35 @@ function renderTrailers(trailers: HeaderMap | undefined): Uint8Array {
   return renderHead("", trailers, "", { framing: true, connection: true }).subarray(2);
 }
 
-/** @returns Whether name and value are ASCII. @throws {HttpCodecError} when unsafe */
-function checkField(name: string, value: string): boolean {
+/** Writes a field name at `at`. @throws {HttpCodecError} when it is not a token */
+function putName(out: Uint8Array, at: number, name: string): number {
   if (name.length === 0) throw new HttpCodecError("bad_message", "field", "Empty name");
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
     if (c > 0xff || TCHAR[c] === 0) {
       throw new HttpCodecError("bad_message", `field ${JSON.stringify(name)}`, "Invalid name");
     }
+    out[at++] = c;
   }
-  return checkValue(value, `field ${name}`);
+  return at;
 }
 
-/** @returns Whether the text is ASCII. @throws {HttpCodecError} on CR, LF, NUL, other CTLs */
-function checkValue(text: string, where: string): boolean {
-  let ascii = true;
+/**
+ * Writes a start line or field value at `at`, as Latin-1.
+ *
+ * @param field The field's name, or `start line`, for the error
+ * @throws {HttpCodecError} on CR, LF, NUL, other CTLs and chars above U+00FF
+ */
+function putValue(out: Uint8Array, at: number, text: string, field: string): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c > 0xff || VALUE[c] === 0) throw new HttpCodecError("bad_message", where, "Invalid char");
-    if (c >= 0x80) ascii = false;
+    if (c > 0xff || VALUE[c] === 0) {
+      const where = field === "start line" ? field : `field ${field}`;
+      throw new HttpCodecError("bad_message", where, "Invalid char");
+    }
+    out[at++] = c;
   }
-  return ascii;
-}
-
-function latin1Bytes(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c > 0xff) throw new HttpCodecError("bad_message", "head", "Char above U+00FF");
-    out[i] = c;
-  }
-  return out;
+  return at;
 }
 
 const PENDING = Symbol("pending");
