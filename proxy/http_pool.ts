@@ -14,7 +14,7 @@
  */
 import type { Endpoint } from "../mesh/mod.ts";
 import type { Body, RequestHead, ResponseHead } from "../http/mod.ts";
-import { H1ClientConnection, type H1Response, H2cClientConnection } from "../http/mod.ts";
+import { Deadline, H1ClientConnection, type H1Response, H2cClientConnection } from "../http/mod.ts";
 import type { Duplex } from "node:stream";
 import { buildForwardedHost, nodeText } from "./forwarded.ts";
 import type { TunnelOpener } from "./outbound.ts";
@@ -30,8 +30,9 @@ interface HttpConnection {
 }
 
 interface Slot {
-  conn: HttpConnection;
-  idle?: ReturnType<typeof setTimeout>;
+  readonly conn: HttpConnection;
+  /** Set while the connection is idle; made on first park, reused after. */
+  idle?: Deadline;
 }
 
 /** Options of {@link HttpUpstreams}. */
@@ -111,7 +112,7 @@ export class HttpUpstreams {
     for (const map of [this.#idle, this.#shared]) {
       for (const slots of map.values()) {
         for (const s of slots) {
-          clearTimeout(s.idle);
+          s.idle?.stop();
           s.conn.close();
         }
       }
@@ -128,18 +129,24 @@ export class HttpUpstreams {
   ) {
     const idle = this.#idle.get(key);
     let slot = idle?.pop();
-    while (slot && !slot.conn.available) slot = idle?.pop();
-    if (slot) clearTimeout(slot.idle);
-    const conn = slot?.conn ?? h1Connection(await this.#tunnel(endpoint, host));
+    while (slot && !slot.conn.available) {
+      slot.idle?.stop();
+      slot = idle?.pop();
+    }
+    slot?.idle?.cancel();
+    const taken = slot ?? { conn: h1Connection(await this.#tunnel(endpoint, host)) };
+    const conn = taken.conn;
     const res = await conn.request(head, body).catch((e) => {
+      taken.idle?.stop();
       conn.close();
       throw e;
     });
     return {
       head: res.head,
       body: onBodyEnd(res.body, (complete) => {
-        if (complete && conn.available) this.#park(this.#idle, key, { conn });
-        else conn.close();
+        if (complete && conn.available) return this.#park(this.#idle, key, taken);
+        taken.idle?.stop();
+        conn.close();
       }),
     };
   }
@@ -153,7 +160,7 @@ export class HttpUpstreams {
   ) {
     const chosen = this.#shared.get(key)?.find((s) => s.conn.available) ??
       await this.#openShared(key, endpoint, host);
-    clearTimeout(chosen.idle);
+    chosen.idle?.cancel();
     const res = await chosen.conn.request(head, body);
     return {
       head: res.head,
@@ -197,15 +204,16 @@ export class HttpUpstreams {
   }
 
   #armIdle(map: Map<string, Slot[]>, key: string, slot: Slot): void {
-    clearTimeout(slot.idle);
-    slot.idle = setTimeout(() => {
+    slot.idle ??= new Deadline(() => {
+      slot.idle?.stop();
       const list = map.get(key);
       if (!list) return;
       const i = list.indexOf(slot);
       if (i >= 0) list.splice(i, 1);
       if (list.length === 0) map.delete(key);
       slot.conn.close();
-    }, this.#options.idleMs ?? 60_000);
+    });
+    slot.idle.set(this.#options.idleMs ?? 60_000);
   }
 }
 
@@ -221,34 +229,63 @@ function h1Connection(stream: Duplex): HttpConnection {
   };
 }
 
-/** Wraps a body so `done(true)` runs when it was read to the end, `done(false)` on cancel/error. */
+/**
+ * Wraps a body so `done(true)` runs when it was read to the end, `done(false)` on cancel/error.
+ * A body already wrapped here gets one more callback instead of a second wrapper: the pool and
+ * the router both watch each response body, and every layer costs a promise per read.
+ */
 export function onBodyEnd(body: Body, done: (complete: boolean) => void): Body {
-  let finished = false;
-  const finish = (complete: boolean) => {
-    if (finished) return;
-    finished = true;
-    done(complete);
+  if (body instanceof WatchedBody && body.watch(done)) return body;
+  const watched = new WatchedBody(body);
+  watched.watch(done);
+  return watched;
+}
+
+/** A body that tells its watchers, once, whether it was read to the end. */
+class WatchedBody implements Body {
+  #body: Body;
+  #watchers: ((complete: boolean) => void)[] = [];
+  #finished = false;
+  #onChunk = (chunk: Uint8Array | null) => {
+    if (chunk === null) this.#finish(true);
+    return chunk;
   };
-  return {
-    async read() {
-      try {
-        const chunk = await body.read();
-        if (chunk === null) finish(true);
-        return chunk;
-      } catch (e) {
-        finish(false);
-        throw e;
-      }
-    },
-    get trailers() {
-      return body.trailers;
-    },
-    get length() {
-      return body.length;
-    },
-    cancel(reason?: Error) {
-      finish(false);
-      body.cancel(reason);
-    },
+  #onError = (e: unknown) => {
+    this.#finish(false);
+    throw e;
   };
+
+  constructor(body: Body) {
+    this.#body = body;
+  }
+
+  /** Adds a watcher; false when the body is already over (the caller wraps it afresh). */
+  watch(done: (complete: boolean) => void): boolean {
+    if (this.#finished) return false;
+    this.#watchers.push(done);
+    return true;
+  }
+
+  read(): Promise<Uint8Array | null> {
+    return this.#body.read().then(this.#onChunk, this.#onError);
+  }
+
+  get trailers(): Body["trailers"] {
+    return this.#body.trailers;
+  }
+
+  get length(): number | undefined {
+    return this.#body.length;
+  }
+
+  cancel(reason?: Error): void {
+    this.#finish(false);
+    this.#body.cancel(reason);
+  }
+
+  #finish(complete: boolean): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    for (const done of this.#watchers) done(complete);
+  }
 }
