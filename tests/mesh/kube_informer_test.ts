@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { Logger } from "../../log/mod.ts";
 import {
   Informer,
   type InformerOptions,
@@ -12,7 +11,7 @@ import {
   parseKubeconfig,
   type ResourceKind,
 } from "../../mesh/kube/mod.ts";
-import { FakeKubeApi } from "../fixtures/kube_api.ts";
+import { FakeKubeApi, quiet } from "../fixtures/kube_api.ts";
 
 const HOST = "127.0.22.2";
 const SERVICES = "/api/v1/services";
@@ -22,7 +21,6 @@ const SERVICE_KIND: ResourceKind = {
   kind: "Service",
   plural: "services",
 };
-const quiet = new Logger({ level: "error" });
 
 function svc(name: string, ip: string) {
   return {

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
-import { Logger } from "../../log/mod.ts";
 import { SnapshotHolder, type SourceDoc, type WatchLoad } from "../../mesh/mod.ts";
 import { meshConfigText, watchKubernetes } from "../../mesh/kube/mod.ts";
 import { buildConfig, emptyConfig, parseMeshConfig, type ProxyConfig } from "../../proxy/mod.ts";
-import { FakeKubeApi, fakeKubeconfig } from "../fixtures/kube_api.ts";
+import { FakeKubeApi, fakeKubeconfig, quiet } from "../fixtures/kube_api.ts";
 
 const HOST = "127.0.22.1";
 const NAMESPACES = "/api/v1/namespaces";
@@ -19,7 +18,6 @@ const OPTIONS = {
   trustDomain: "cluster.local",
   trustDomainAliases: [],
 };
-const quiet = new Logger({ level: "error" });
 
 function service(name: string, ip: string, ports: unknown[] = [{ name: "http", port: 80 }]) {
   return {

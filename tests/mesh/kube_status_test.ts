@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
-import { Logger } from "../../log/mod.ts";
 import {
   decideLease,
   type GatewayObject,
   startGatewayStatus,
   statusPatch,
 } from "../../mesh/kube/mod.ts";
-import { FakeKubeApi, fakeKubeconfig } from "../fixtures/kube_api.ts";
+import { FakeKubeApi, fakeKubeconfig, quiet } from "../fixtures/kube_api.ts";
 
 const HOST = "127.0.22.4";
 const GATEWAYS = "/apis/gateway.networking.k8s.io/v1/gateways";
@@ -14,7 +13,6 @@ const GATEWAY_PATH = "/apis/gateway.networking.k8s.io/v1/namespaces/mesh/gateway
 const LEASE_PATH = "/apis/coordination.k8s.io/v1/namespaces/mesh/leases/waypoint-waypoint-status";
 const WAYPOINT = { namespace: "mesh", name: "waypoint" };
 const NOW = new Date("2026-11-26T10:00:00Z");
-const quiet = new Logger({ level: "error" });
 
 Deno.test("statusPatch() publishes the waypoint Service hostname with Accepted and Programmed", () => {
   const patch = statusPatch({ metadata: { generation: 3 } }, WAYPOINT, NOW);
