@@ -302,7 +302,7 @@ export class AccessLogs {
  * flush loop at a time; a line that finds the queue full is dropped and counted (as `log/`).
  */
 class LineWriter {
-  readonly #sink: Sink & { close?(): void };
+  #sink: Sink & { close?(): void };
   readonly #max: number;
   readonly #encoder = new TextEncoder();
   #queue: string[] = [];
@@ -327,8 +327,11 @@ class LineWriter {
     while (this.#flushing) await this.#flushing;
   }
 
+  /** Releases the sink once; lines pushed later are dropped by the failing write. */
   close(): void {
-    this.#sink.close?.();
+    const sink = this.#sink;
+    this.#sink = { write: () => Promise.reject(new Error("Access log closed")) };
+    sink.close?.();
   }
 
   async #flush(): Promise<void> {
@@ -350,8 +353,9 @@ class LineWriter {
 }
 
 function openPath(path: string): Sink & { close?(): void } {
-  if (path === "/dev/stdout") return Deno.stdout;
-  if (path === "/dev/stderr") return Deno.stderr;
+  // The process's own streams are shared: written through, never closed.
+  if (path === "/dev/stdout") return { write: (b) => Deno.stdout.write(b) };
+  if (path === "/dev/stderr") return { write: (b) => Deno.stderr.write(b) };
   const file = Deno.openSync(path, { append: true, create: true });
   return { write: (b) => file.write(b), close: () => file.close() };
 }
