@@ -5,6 +5,12 @@
  * Istio's `istio` ConfigMap with the MeshConfig in `data.mesh`.
  */
 import { parse } from "yaml";
+import {
+  type AccessLogProvider,
+  compileFormat,
+  DEFAULT_JSON_LABELS,
+  type TelemetryProviders,
+} from "../telemetry/mod.ts";
 
 /** What both ext_authz provider kinds share. */
 interface ExtAuthzCommon {
@@ -71,8 +77,18 @@ export interface MeshConfig {
   readonly extAuthz: ReadonlyMap<string, ExtAuthzProvider>;
   /** `opentelemetry` tracing providers by name. */
   readonly tracing: ReadonlyMap<string, OtelTracingProvider>;
+  /** `envoyFileAccessLog` providers by name, with the built-in `envoy` (`/dev/stdout`). */
+  readonly accessLog: ReadonlyMap<string, AccessLogProvider>;
+  /** `prometheus` provider names, with the built-in `prometheus`. */
+  readonly prometheus: readonly string[];
   /** `defaultProviders`: provider names used when no Telemetry names one. */
-  readonly defaultProviders: { readonly tracing: readonly string[] };
+  readonly defaultProviders: {
+    readonly tracing: readonly string[];
+    /** @default ["prometheus"] (Istio's mesh default) */
+    readonly metrics: readonly string[];
+    /** The legacy `accessLogFile` provider when it is set and this is not. */
+    readonly accessLogging: readonly string[];
+  };
   /** Settings read but not honoured, for the operator's log. */
   readonly warnings: readonly string[];
 }
@@ -85,9 +101,30 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = Object.freeze({
   providerNames: [],
   extAuthz: new Map(),
   tracing: new Map(),
-  defaultProviders: { tracing: [] },
+  accessLog: new Map([["envoy", { name: "envoy", path: "/dev/stdout" }]]),
+  prometheus: ["prometheus"],
+  defaultProviders: { tracing: [], metrics: ["prometheus"], accessLogging: [] },
   warnings: [],
 });
+
+/** The provider name given to MeshConfig's legacy `accessLogFile` settings. */
+export const LEGACY_ACCESS_LOG = "accessLogFile";
+
+/**
+ * The providers as the Telemetry compiler sees them.
+ *
+ * @param mesh The MeshConfig
+ * @returns Provider names by kind, and the defaults
+ */
+export function telemetryProviders(mesh: MeshConfig): TelemetryProviders {
+  return {
+    prometheus: new Set(mesh.prometheus),
+    accessLog: new Set(mesh.accessLog.keys()),
+    tracing: new Set(mesh.tracing.keys()),
+    all: new Set([...mesh.providerNames, ...mesh.prometheus, ...mesh.accessLog.keys()]),
+    defaults: mesh.defaultProviders,
+  };
+}
 
 /**
  * Parses MeshConfig text.
@@ -103,6 +140,8 @@ export function parseMeshConfig(text: string, file: string): MeshConfig {
   const providers = Array.isArray(doc.extensionProviders) ? doc.extensionProviders : [];
   const extAuthz = new Map<string, ExtAuthzProvider>();
   const tracing = new Map<string, OtelTracingProvider>();
+  const accessLog = new Map(DEFAULT_MESH_CONFIG.accessLog);
+  const prometheus = ["prometheus"];
   const warnings: string[] = [];
   for (const [i, p] of providers.entries()) {
     if (typeof p?.name !== "string") {
@@ -111,6 +150,14 @@ export function parseMeshConfig(text: string, file: string): MeshConfig {
     const at = `${file}: extensionProviders[${i}] (${p.name})`;
     if (p.opentelemetry) {
       tracing.set(p.name, otelOf(p.name, p.opentelemetry, at, warnings));
+      continue;
+    }
+    if (p.prometheus !== undefined) {
+      prometheus.push(p.name);
+      continue;
+    }
+    if (p.envoyFileAccessLog !== undefined) {
+      accessLog.set(p.name, fileLogOf(p.name, p.envoyFileAccessLog, at));
       continue;
     }
     const kind = p.envoyExtAuthzHttp
@@ -138,13 +185,79 @@ export function parseMeshConfig(text: string, file: string): MeshConfig {
     providerNames: providers.map((p: { name: string }) => p.name),
     extAuthz,
     tracing,
+    accessLog,
+    prometheus,
     defaultProviders: {
-      tracing: Array.isArray(doc.defaultProviders?.tracing)
-        ? doc.defaultProviders.tracing.map(String)
-        : [],
+      tracing: names(doc.defaultProviders?.tracing) ?? [],
+      metrics: names(doc.defaultProviders?.metrics) ?? ["prometheus"],
+      accessLogging: names(doc.defaultProviders?.accessLogging) ??
+        legacyAccessLog(doc, accessLog, file),
     },
     warnings,
   });
+}
+
+// deno-lint-ignore no-explicit-any
+function names(v: any): string[] | undefined {
+  return Array.isArray(v) ? v.map(String) : undefined;
+}
+
+/** An `envoyFileAccessLog` provider; its format is compiled now, so a bad one fails the load. */
+// deno-lint-ignore no-explicit-any
+function fileLogOf(name: string, f: any, at: string): AccessLogProvider {
+  const format = f?.logFormat ?? {};
+  const provider: AccessLogProvider = {
+    name,
+    path: String(f?.path || "/dev/stdout"),
+    text: typeof format.text === "string" ? format.text : undefined,
+    labels: format.labels && typeof format.labels === "object"
+      ? Object.fromEntries(Object.entries(format.labels).map(([k, v]) => [k, String(v)]))
+      : undefined,
+    omitEmptyValues: f?.omitEmptyValues === true,
+  };
+  try {
+    compileFormat(provider);
+  } catch (e) {
+    throw new Error(`${at}: ${(e as Error).message}`);
+  }
+  return provider;
+}
+
+/**
+ * MeshConfig's legacy `accessLogFile` / `accessLogEncoding` / `accessLogFormat` as a provider,
+ * used when no `defaultProviders.accessLogging` is set (Istio applies them when no Telemetry
+ * configures logging).
+ */
+function legacyAccessLog(
+  // deno-lint-ignore no-explicit-any
+  doc: any,
+  accessLog: Map<string, AccessLogProvider>,
+  file: string,
+): string[] {
+  if (typeof doc.accessLogFile !== "string" || doc.accessLogFile === "") return [];
+  const json = doc.accessLogEncoding === "JSON";
+  const custom = typeof doc.accessLogFormat === "string" && doc.accessLogFormat !== ""
+    ? doc.accessLogFormat
+    : undefined;
+  let labels: Record<string, string> | undefined = json ? { ...DEFAULT_JSON_LABELS } : undefined;
+  if (json && custom) {
+    try {
+      labels = JSON.parse(custom);
+    } catch {
+      throw new Error(
+        `${file}: accessLogFormat is not a JSON object while accessLogEncoding is JSON`,
+      );
+    }
+  }
+  accessLog.set(
+    LEGACY_ACCESS_LOG,
+    fileLogOf(
+      LEGACY_ACCESS_LOG,
+      { path: doc.accessLogFile, logFormat: { text: json ? undefined : custom, labels } },
+      `${file}: accessLogFile`,
+    ),
+  );
+  return [LEGACY_ACCESS_LOG];
 }
 
 /**

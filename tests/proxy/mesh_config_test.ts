@@ -101,7 +101,11 @@ defaultProviders:
     service: "otel",
     port: 4317,
   });
-  assert.deepEqual(config.defaultProviders, { tracing: ["otel-http"] });
+  assert.deepEqual(config.defaultProviders, {
+    tracing: ["otel-http"],
+    metrics: ["prometheus"],
+    accessLogging: [],
+  });
   assert.deepEqual(config.warnings, [
     "mesh.yaml: extensionProviders[2] (otel-grpc): opentelemetry.resourceDetectors is ignored",
     "mesh.yaml: extensionProviders[2] (otel-grpc): opentelemetry without http exports with gRPC, which is not supported",
@@ -109,5 +113,41 @@ defaultProviders:
   assert.throws(
     () => parseMeshConfig(`extensionProviders: [{ name: o, opentelemetry: { port: 4318 } }]`, "m"),
     /m: extensionProviders\[0\] \(o\) needs opentelemetry\.service and port/,
+  );
+});
+
+Deno.test("parseMeshConfig() reads access-log and Prometheus providers, defaults and the legacy accessLogFile", () => {
+  const config = parseMeshConfig(
+    `accessLogFile: /var/log/access.log
+accessLogEncoding: JSON
+extensionProviders:
+  - { name: prom, prometheus: {} }
+  - name: audit
+    envoyFileAccessLog:
+      path: /tmp/audit.log
+      logFormat: { labels: { code: "%RESPONSE_CODE%", who: "%DOWNSTREAM_PEER_URI_SAN%" } }
+  - { name: plain, envoyFileAccessLog: { path: /dev/stdout, logFormat: { text: "%RESPONSE_CODE%" } } }
+defaultProviders: { metrics: [prom] }`,
+    "mesh.yaml",
+  );
+  assert.deepEqual(config.prometheus, ["prometheus", "prom"]);
+  assert.deepEqual([...config.accessLog.keys()], ["envoy", "audit", "plain", "accessLogFile"]);
+  assert.deepEqual(config.accessLog.get("envoy"), { name: "envoy", path: "/dev/stdout" });
+  assert.equal(config.accessLog.get("audit")?.labels?.who, "%DOWNSTREAM_PEER_URI_SAN%");
+  assert.equal(config.accessLog.get("plain")?.text, "%RESPONSE_CODE%");
+  assert.equal(config.accessLog.get("accessLogFile")?.path, "/var/log/access.log");
+  assert.equal(config.accessLog.get("accessLogFile")?.labels?.response_code, "%RESPONSE_CODE%");
+  assert.deepEqual(config.defaultProviders, {
+    tracing: [],
+    metrics: ["prom"],
+    accessLogging: ["accessLogFile"],
+  });
+  assert.throws(
+    () =>
+      parseMeshConfig(
+        `extensionProviders: [{ name: bad, envoyFileAccessLog: { logFormat: { text: "%NOPE%" } } }]`,
+        "m",
+      ),
+    /m: extensionProviders\[0\] \(bad\): envoyFileAccessLog provider bad: %NOPE% is not a supported command operator/,
   );
 });
