@@ -4,11 +4,13 @@
  * `wasmFilter` plus a fake router, as the chain runs it.
  */
 import {
+  type Body,
   bytesBody,
   compose,
   type Filter,
   HeaderMap,
   HttpContext,
+  LocalReply,
   readAll,
   runChain,
 } from "../../http/mod.ts";
@@ -162,10 +164,14 @@ export interface TestRequest {
   readonly authority?: string;
   readonly headers?: [string, string][];
   readonly body?: string;
+  /** A streamed body of unknown length, chunk by chunk (instead of `body`). */
+  readonly chunks?: string[];
 }
 
 /** What the upstream answers. */
 export interface TestUpstream {
+  /** Thrown by the router instead of answering, as a later filter's local reply. */
+  readonly reply?: LocalReply;
   readonly status?: number;
   readonly headers?: [string, string][];
   readonly body?: string;
@@ -224,6 +230,7 @@ export async function send(
 ): Promise<TestResult> {
   let seen: TestResult["upstream"];
   const router: Filter<RequestState> = async (ctx) => {
+    if (upstream.reply) throw upstream.reply;
     const body = new TextDecoder().decode(await readAll(ctx.request.body, 1 << 24));
     seen = { headers: ctx.request.head.headers, path: ctx.request.head.path, body };
     ctx.response = {
@@ -242,7 +249,7 @@ export async function send(
       version: "1.1",
       headers,
     },
-    body: request.body === undefined ? bytesBody("") : bytesBody(request.body),
+    body: request.chunks ? chunkedBody(request.chunks) : bytesBody(request.body ?? ""),
   }, testState(plugins));
   await runChain(compose([wasmFilter(runtime, "AUTHN", options), router]), ctx);
   const res = ctx.response!;
@@ -260,4 +267,15 @@ export async function send(
 /** Reads a third-party fixture from `shared/fixtures/wasm/`. */
 export function fixture(name: string): Promise<Uint8Array> {
   return Deno.readFile(new URL(`../../../shared/fixtures/wasm/${name}`, import.meta.url));
+}
+
+/** A body of unknown length that yields these chunks. */
+function chunkedBody(chunks: string[]): Body {
+  const queue = chunks.map((c) => new TextEncoder().encode(c));
+  return {
+    read: () => Promise.resolve(queue.shift() ?? null),
+    trailers: undefined,
+    length: undefined,
+    cancel: () => queue.splice(0),
+  };
 }

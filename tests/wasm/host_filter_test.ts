@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { LocalReply } from "../../http/mod.ts";
 import type { HttpCallRequest } from "../../wasm/mod.ts";
 import { LIFECYCLE, Plugin, send, spec, testRuntime } from "./_host.ts";
 
@@ -337,5 +338,53 @@ Deno.test("wasmFilter() fails a plugin whose proxy_on_configure refuses its conf
   const r = await send(runtime, [spec("demo/refuse", { pluginConfig: "{}" })]);
   assert.equal(r.status, 503);
   assert.match(r.detail ?? "", /config failure: Returned false in proxy_on_configure/);
+  runtime.close();
+});
+
+Deno.test("wasmFilter() streams a body of unknown length through a plugin's body callback", async () => {
+  const bytes = counting(
+    "wasm_body_chunks_total",
+    "",
+    `${OK_HEADERS}
+    (func (export "proxy_on_request_body") (param i32 i32 i32) (result i32)
+      (drop (call $incr (global.get $m) (i64.const 1)))
+      (i32.const 0))`,
+  );
+  const { runtime } = testRuntime({ "demo/chunks": bytes });
+  const r = await send(runtime, [spec("demo/chunks")], {
+    method: "POST",
+    chunks: ["ab", "cd", "ef"],
+  });
+  assert.equal(r.upstream?.body, "abcdef");
+  assert.equal(r.upstream?.headers.get("content-length"), undefined);
+  assert.match(runtime.prometheus(), /wasm_body_chunks_total 4\n/); // three chunks, then the end
+  runtime.close();
+});
+
+Deno.test("wasmFilter() shows a later filter's local reply to the plugin's response callback", async () => {
+  const p = new Plugin();
+  const bytes = p.build(`${LIFECYCLE} ${OK_HEADERS}
+    (func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32)
+      (drop (call $add (i32.const 2) ${p.str("x-seen")} ${p.str("1")}))
+      (i32.const 0))`);
+  const { runtime } = testRuntime({ "demo/seen": bytes });
+  const reply = new LocalReply(403, "RBAC: access denied", { flag: "RBAC" });
+  const r = await send(runtime, [spec("demo/seen")], {}, { reply });
+  assert.equal(r.status, 403);
+  assert.equal(r.body, "RBAC: access denied");
+  assert.equal(r.headers.get("x-seen"), "1");
+  assert.equal(r.flag, "RBAC");
+  runtime.close();
+});
+
+Deno.test("wasmFilter() fails a request whose plugin pauses and never resumes", async () => {
+  const p = new Plugin();
+  const bytes = p.build(`${LIFECYCLE}
+    (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) (i32.const 1))`);
+  const { runtime } = testRuntime({ "demo/stuck": bytes }, { limits: { pauseTimeoutMs: 20 } });
+  const r = await send(runtime, [spec("demo/stuck")]);
+  assert.equal(r.status, 503);
+  assert.match(r.detail ?? "", /^wasm_fail_stream: demo\/stuck paused/);
+  assert.equal(r.upstream, undefined);
   runtime.close();
 });

@@ -10,6 +10,8 @@ import type { Pairs } from "./pairs.ts";
 /** A header map a plugin reads and edits through `proxy_*_header_map_*`. */
 export interface HeaderView {
   pairs(): Pairs;
+  /** Number of pairs, without building them. */
+  size(): number;
   get(name: string): string | undefined;
   add(name: string, value: string): void;
   replace(name: string, value: string): void;
@@ -92,6 +94,9 @@ export class MapView implements HeaderView {
   pairs(): Pairs {
     return this.#map.entries();
   }
+  size(): number {
+    return this.#map.size;
+  }
   get(name: string): string | undefined {
     return this.#map.get(name);
   }
@@ -129,6 +134,10 @@ export class RequestHeaderView implements HeaderView {
     ];
     for (const f of h.headers) if (f[0] !== "host") out.push([f[0], f[1]]);
     return out;
+  }
+  size(): number {
+    const h = this.#head.headers;
+    return 4 + h.size - (h.has("host") ? h.getAll("host").length : 0);
   }
   get(name: string): string | undefined {
     const h = this.#head;
@@ -181,6 +190,9 @@ export class ResponseHeaderView implements HeaderView {
   }
   pairs(): Pairs {
     return [[":status", String(this.#head.status)], ...this.#head.headers.entries()];
+  }
+  size(): number {
+    return 1 + this.#head.headers.size;
   }
   get(name: string): string | undefined {
     return name === ":status" ? String(this.#head.status) : this.#head.headers.get(name);

@@ -88,7 +88,7 @@ export class HttpStream {
   constructor(vm: WasmVm, request: RequestHead, facts: StreamFacts, limits: StreamOptions) {
     this.vm = vm;
     this.limits = limits;
-    const tree = streamProperties(vm.pluginTree, facts, request, () => this.#response);
+    const tree = () => streamProperties(vm.pluginTree, facts, request, () => this.#response);
     this.ctx = vm.openStream(tree, (ctx) => {
       ctx.maps.set(MapType.HTTP_REQUEST_HEADERS, new RequestHeaderView(request));
       ctx.stream = {
@@ -134,7 +134,7 @@ export class HttpStream {
     headers: { set(n: string, v: string): void; delete(n: string): boolean },
   ): Promise<PhaseResult> {
     const eos = body.length === 0;
-    const action = this.vm.invoke(this.ctx, dir.headers, [this.ctx.id, view.pairs().length, +eos]);
+    const action = this.vm.invoke(this.ctx, dir.headers, [this.ctx.id, view.size(), +eos]);
     if (this.#local) return { reply: this.#local };
     const paused = action !== 0 && !this.takeContinued(dir.stream);
     if (eos || !this.vm.has(dir.body)) {

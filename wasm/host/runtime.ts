@@ -28,7 +28,7 @@ export interface WasmRuntimeOptions {
   /** Sends `proxy_http_call`s; without it they answer `BAD_ARGUMENT`. */
   readonly httpCaller?: HttpCaller;
   /** Rewrites module bytes before compiling; production passes `meter`. @default identity */
-  readonly instrument?: (bytes: Uint8Array) => Uint8Array;
+  readonly instrument?: (bytes: Uint8Array<ArrayBuffer>) => Uint8Array<ArrayBuffer>;
   /** The `node.*` properties. @default {id: "waypoint", cluster: "waypoint"} */
   readonly node?: NodeInfo;
   /** Fuel per callback and for start-up of metered modules. @default 50M and 2G units */
@@ -76,6 +76,8 @@ export class WasmRuntime {
   readonly #options: WasmRuntimeOptions;
   readonly #slots = new Map<string, Slot>();
   readonly #modules = new Map<string, Promise<WebAssembly.Module>>();
+  /** The module key of each VM key, to drop compiled modules no VM uses. */
+  readonly #moduleOf = new Map<string, string>();
 
   constructor(options: WasmRuntimeOptions) {
     this.#options = options;
@@ -96,6 +98,7 @@ export class WasmRuntime {
     if (slot && "vm" in slot) return slot.vm;
     if (slot && "loading" in slot) return slot.loading;
     if (slot && Date.now() < slot.until) throw slot.error;
+    this.#moduleOf.set(spec.vmKey, moduleKey(spec));
     const loading = this.#start(spec).then(
       (vm) => {
         this.#slots.set(spec.vmKey, { vm });
@@ -141,7 +144,10 @@ export class WasmRuntime {
       if (keep.has(key)) continue;
       if ("vm" in slot) slot.vm.close();
       this.#slots.delete(key);
+      this.#moduleOf.delete(key);
     }
+    const used = new Set(this.#moduleOf.values());
+    for (const key of this.#modules.keys()) if (!used.has(key)) this.#modules.delete(key);
   }
 
   /** Closes every VM. */
@@ -186,8 +192,10 @@ export class WasmRuntime {
       throw new WasmHostError("load", spec.ref, e instanceof Error ? e.message : String(e));
     }
     try {
-      const instrumented = this.#options.instrument?.(bytes) ?? bytes;
-      return await WebAssembly.compile(instrumented as Uint8Array<ArrayBuffer>);
+      const plain = bytes.buffer instanceof ArrayBuffer
+        ? bytes as Uint8Array<ArrayBuffer>
+        : new Uint8Array(bytes);
+      return await WebAssembly.compile(this.#options.instrument?.(plain) ?? plain);
     } catch (e) {
       throw new WasmHostError("compile", spec.ref, e instanceof Error ? e.message : String(e));
     }

@@ -78,20 +78,18 @@ export class BaseContext implements HostContext {
   stream?: HostContext["stream"];
   /** Woken when the VM fails while this context waits for the plugin. */
   onVmFailure?: (e: WasmHostError) => void;
-  #tree: PropertyTree;
+  #tree: PropertyTree | (() => PropertyTree);
   #set?: Map<string, Uint8Array>;
 
-  constructor(id: number, rootId: number, tree: PropertyTree) {
+  /** @param tree The properties, or a function that builds them on the first lookup */
+  constructor(id: number, rootId: number, tree: PropertyTree | (() => PropertyTree)) {
     this.id = id;
     this.rootId = rootId;
     this.#tree = tree;
   }
 
-  set tree(tree: PropertyTree) {
-    this.#tree = tree;
-  }
-
   property(path: readonly string[]): Uint8Array | undefined {
+    if (typeof this.#tree === "function") this.#tree = this.#tree();
     return this.#set?.get(path.join("\0")) ?? lookupProperty(this.#tree, path);
   }
 
@@ -265,7 +263,7 @@ export class WasmVm implements HostVm {
    * @param tree The stream's properties
    * @param setup Fills the context's stream slots before the plugin sees it
    */
-  openStream(tree: PropertyTree, setup: (ctx: BaseContext) => void): BaseContext {
+  openStream(tree: () => PropertyTree, setup: (ctx: BaseContext) => void): BaseContext {
     const ctx = this.#newContext(this.#nextId++, this.root.id, tree);
     setup(ctx);
     this.invoke(ctx, "proxy_on_context_create", [ctx.id, this.root.id]);
@@ -285,7 +283,11 @@ export class WasmVm implements HostVm {
     }
   }
 
-  #newContext(id: number, rootId: number, tree: PropertyTree): BaseContext {
+  #newContext(
+    id: number,
+    rootId: number,
+    tree: PropertyTree | (() => PropertyTree),
+  ): BaseContext {
     const ctx = new BaseContext(id, rootId || id, tree);
     this.#contexts.set(id, ctx);
     return ctx;
