@@ -122,7 +122,7 @@ async function inner(
   try {
     await next();
   } catch (e) {
-    if (stream.vm.failure) throw stream.vm.failure;
+    if (e instanceof WasmHostError) throw e;
     const reply = stream.localReply ?? (e instanceof LocalReply ? e : undefined);
     if (!reply) throw e;
     ctx.request.body.cancel();

@@ -142,7 +142,6 @@ export class HttpStream {
       return this.#local ? { reply: this.#local } : { body };
     }
     const pump = new BodyPump(this, dir, body);
-    if (dir === DIRS.response) this.#bodyPending = true;
     if (paused || body.length !== undefined) {
       await pump.fill(paused);
       if (this.#local) return { reply: this.#local };
@@ -150,6 +149,7 @@ export class HttpStream {
     const length = pump.length;
     if (length === undefined) headers.delete("content-length");
     else if (length !== body.length) headers.set("content-length", String(length));
+    if (dir === DIRS.response) this.#bodyPending = true;
     return { body: pump.body() };
   }
 

@@ -99,9 +99,12 @@ export class WasmRuntime {
     if (slot && "loading" in slot) return slot.loading;
     if (slot && Date.now() < slot.until) throw slot.error;
     this.#moduleOf.set(spec.vmKey, moduleKey(spec));
+    const current = () => this.#slots.get(spec.vmKey) === slotOf;
     const loading = this.#start(spec).then(
       (vm) => {
-        this.#slots.set(spec.vmKey, { vm });
+        // A config change while starting dropped this key: the VM serves only this request.
+        if (current()) this.#slots.set(spec.vmKey, { vm });
+        else vm.close();
         return vm;
       },
       (e) => {
@@ -109,13 +112,14 @@ export class WasmRuntime {
           ? e
           : new WasmHostError("load", spec.ref, e instanceof Error ? e.message : String(e));
         const until = error.beforeRun ? Date.now() + (this.#options.retryMs ?? 30_000) : Infinity;
-        this.#slots.set(spec.vmKey, { error, until });
+        if (current()) this.#slots.set(spec.vmKey, { error, until });
         if (error.beforeRun) this.#modules.delete(moduleKey(spec));
         log.error("WasmPlugin not started", { wasmPlugin: spec.ref, reason: error.message });
         throw error;
       },
     );
-    this.#slots.set(spec.vmKey, { loading });
+    const slotOf: Slot = { loading };
+    this.#slots.set(spec.vmKey, slotOf);
     return loading;
   }
 
