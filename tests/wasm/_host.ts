@@ -98,9 +98,12 @@ export class Plugin {
     return `(i32.const ${off}) (i32.const ${bytes.length})`;
   }
 
-  /** The module bytes: imports, memory, allocator, the ABI marker, `body` and the strings. */
-  build(body: string, marker = "proxy_abi_version_0_2_1"): Uint8Array {
-    return wat(`(module ${IMPORTS}
+  /**
+   * The module bytes: imports (ours, then `imports`), memory, allocator, the ABI marker, `body`
+   * and the strings.
+   */
+  build(body: string, imports = "", marker = "proxy_abi_version_0_2_1"): Uint8Array {
+    return wat(`(module ${imports} ${IMPORTS}
       (func (export "${marker}"))
       ${body}
       ${this.#data.join("\n")})`);

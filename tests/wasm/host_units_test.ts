@@ -98,3 +98,32 @@ Deno.test("metered third-party fixtures behave as unmetered ones", async () => {
   assert.equal(r.headers.get("x-wasm-header"), "x-value");
   runtime.close();
 });
+
+Deno.test("the WASI shim gives the plugin its vmConfig.env and logs what it writes to stdout", async () => {
+  const p = new Plugin();
+  const bytes = p.build(
+    `(func (export "proxy_on_context_create") (param i32 i32))
+    (func (export "proxy_on_vm_start") (param i32 i32) (result i32)
+      (drop (call $environ_sizes_get (i32.const 16) (i32.const 20)))
+      (drop (call $environ_get (i32.const 24) (i32.const 512)))
+      (i32.store (i32.const 32) (i32.const 512))
+      (i32.store (i32.const 36) (i32.sub (i32.load (i32.const 20)) (i32.const 1)))
+      (drop (call $fd_write (i32.const 1) (i32.const 32) (i32.const 1) (i32.const 40)))
+      (i32.const 1))
+    (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+      (call $proc_exit (i32.const 3))
+      (i32.const 0))`,
+    `(import "wasi_snapshot_preview1" "environ_sizes_get" (func $environ_sizes_get (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "environ_get" (func $environ_get (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_unstable" "proc_exit" (func $proc_exit (param i32)))`,
+  );
+  const { runtime, logs } = testRuntime({ "demo/wasi": bytes });
+  const plugin = spec("demo/wasi", { env: { GREETING: "hello" } });
+  await runtime.vm(plugin);
+  assert.deepEqual(logs[0], { plugin: "demo/wasi", level: 2, message: "GREETING=hello" });
+  const r = await send(runtime, [plugin]);
+  assert.equal(r.status, 503);
+  assert.match(r.detail ?? "", /exit failure: proc_exit\(3\) in proxy_on_request_headers/);
+  runtime.close();
+});
