@@ -14,6 +14,7 @@
  *   `rbac_access_denied_matched_policy[<policy>|none]`; any request's deciding policy and the
  *   decision are `%DYNAMIC_METADATA(istio.authorization:policy)%` and `…:decision)%`.
  */
+import { setImmediate } from "node:timers";
 import type { Sink } from "../log/mod.ts";
 
 /** What one finished request or connection offers the formatter. */
@@ -320,7 +321,8 @@ class LineWriter {
       return;
     }
     this.#queue.push(line);
-    this.#flushing ??= this.#flush();
+    // After this turn of the event loop, so the lines of many requests are encoded as one.
+    this.#flushing ??= new Promise((r) => setImmediate(r)).then(() => this.#flush());
   }
 
   async drain(): Promise<void> {

@@ -9,6 +9,11 @@
  * W3C and B3 trace context ({@link extractTrace}, {@link injectTrace}), the filter that continues
  * or starts a trace and records a server span per sampled request ({@link tracingFilter}, right
  * after the metrics filter), and the batching OTLP/HTTP JSON exporter ({@link OtlpExporter}).
+ * Telemetry API: `telemetry.istio.io/v1` resources compiled per destination at load
+ * ({@link compileTelemetry}) with a CEL subset ({@link compileCel}); metric overrides as
+ * precomputed label shapes ({@link MetricsShape}); Envoy-format access logs ({@link AccessLogs})
+ * written by the metrics filter and by {@link recordTcp}; the `waypoint_` process metrics
+ * ({@link processMetrics}).
  *
  * Must not: block the request path (recording is a few field updates on precomputed series;
  * rendering yields to the event loop between slices; spans are exported in the background from
