@@ -6,15 +6,8 @@
  */
 import process from "node:process";
 import { setImmediate } from "node:timers";
-import {
-  bytesBody,
-  compose,
-  type Filter,
-  HeaderMap,
-  HttpContext,
-  readAll,
-  runChain,
-} from "../../http/mod.ts";
+import type { Filter } from "../../http/mod.ts";
+import { bytesBody, compose, HeaderMap, HttpContext, readAll, runChain } from "../../http/mod.ts";
 import { parseConfigText } from "../../mesh/mod.ts";
 import {
   AccessLogs,
