@@ -9,6 +9,9 @@ import { parseFlags, parseHostPort, UsageError } from "./cli/flags.ts";
 import { type RunOptions, startWaypoint } from "./cli/run.ts";
 import { tunnelCommand } from "./cli/tunnel.ts";
 import { validateCommand } from "./cli/validate.ts";
+import { CA_FLAGS, caRunOptions } from "./cli/ca_flags.ts";
+import { DEFAULT_DRAIN_MS, drainOnSignals, parseDrainTimeout } from "./cli/shutdown.ts";
+import { versionText } from "./cli/version.ts";
 import { type Level, log } from "./log/mod.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
@@ -21,7 +24,12 @@ Usage:
                [--ztunnel-port N] [--sandwich ADDR] [--dev-plain-upstreams]
                [--dev-http ADDR --dev-identity SPIFFE_ID] [--mesh-config FILE]
                [--trace-provider NAME] [--trace-sampling PERCENT]
-               [--log-level debug|info|warn|error]
+               [--log-level debug|info|warn|error] [--drain-timeout 5s]
+               [--ca-address HOST:PORT [--ca-token FILE] [--ca-root FILE] [--ca-hostname NAME]]
+                                      the certificate from the Istio CA instead of --certs
+  waypoint run --kubernetes [--kubeconfig FILE] --certs DIR [same flags as above]
+                                      config from the Kubernetes API: in-cluster, or the
+                                      kubeconfig's current context
   waypoint run --demo                 the embedded demo mesh with dev certificates
   waypoint validate --config PATH... [--namespace NS] [--name GATEWAY]
   waypoint check --config PATH... [--cases FILE] [--json] [--namespace NS] [--name GATEWAY]
@@ -53,10 +61,14 @@ const RUN_FLAGS = {
   "dev-plain-upstreams": { type: "boolean" },
   "dev-http": { type: "string" },
   "mesh-config": { type: "string" },
+  kubernetes: { type: "boolean" },
+  kubeconfig: { type: "string" },
   "dev-identity": { type: "string" },
   "trace-provider": { type: "string" },
   "trace-sampling": { type: "string" },
   demo: { type: "boolean" },
+  "drain-timeout": { type: "string" },
+  ...CA_FLAGS,
 } as const;
 
 async function runCommand(args: string[]): Promise<void> {
@@ -84,6 +96,7 @@ async function runCommand(args: string[]): Promise<void> {
     devHttp: f["dev-http"] ? parseHostPort("dev-http", f["dev-http"]) : base?.devHttp,
     devIdentity: f["dev-identity"] ?? base?.devIdentity,
     meshConfig: f["mesh-config"],
+    kubernetes: f.kubernetes || f.kubeconfig ? { kubeconfig: f.kubeconfig } : undefined,
     tracing: {
       provider: f["trace-provider"],
       sampling: f["trace-sampling"] === undefined ? undefined : Number(f["trace-sampling"]),
@@ -91,8 +104,20 @@ async function runCommand(args: string[]): Promise<void> {
       podIp: env("INSTANCE_IP"),
     },
   };
-  if (options.config.length === 0) throw new UsageError("--config is required");
-  if (!options.certs) throw new UsageError("--certs is required");
+  if (options.kubernetes && options.config.length > 0) {
+    throw new UsageError("--config and --kubernetes exclude each other");
+  }
+  if (options.config.length === 0 && !options.kubernetes) {
+    throw new UsageError("--config (or --kubernetes) is required");
+  }
+  const ca = caRunOptions(f, {
+    ...options,
+    serviceAccount: f["service-account"] ?? env("SERVICE_ACCOUNT"),
+    clusterId: env("ISTIO_META_CLUSTER_ID"),
+  }, env);
+  if (!options.certs && !ca) throw new UsageError("--certs (or --ca-address) is required");
+  if (options.certs && ca) throw new UsageError("--certs and --ca-address exclude each other");
+  const drainMs = f["drain-timeout"] ? parseDrainTimeout(f["drain-timeout"]) : DEFAULT_DRAIN_MS;
   if (
     !Number.isInteger(options.ztunnelPort) || options.ztunnelPort < 1 || options.ztunnelPort > 65535
   ) {
@@ -105,7 +130,7 @@ async function runCommand(args: string[]): Promise<void> {
     );
   }
   const sa = f["service-account"] ?? env("SERVICE_ACCOUNT");
-  const waypoint = await startWaypoint(options);
+  const waypoint = await startWaypoint({ ...options, ca });
   if (sa && !waypoint.identity.current.identity.endsWith(`/sa/${sa}`)) {
     log.warn("Certificate identity does not carry --service-account", {
       identity: waypoint.identity.current.identity,
@@ -113,14 +138,7 @@ async function runCommand(args: string[]): Promise<void> {
     });
   }
   if (f.demo) console.log(demoInstructions(demoDir));
-  const stop = async () => {
-    log.info("Draining on signal");
-    await waypoint.close();
-    await log.drain();
-    Deno.exit(0);
-  };
-  Deno.addSignalListener("SIGTERM", stop);
-  Deno.addSignalListener("SIGINT", stop);
+  drainOnSignals(waypoint, drainMs);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -141,7 +159,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case "--version":
     case "version":
-      console.log(`waypoint ${denoJson.version} (${Deno.env.get("WAYPOINT_COMMIT") ?? "dev"})`);
+      console.log(await versionText());
       return 0;
     case undefined:
     case "help":

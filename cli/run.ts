@@ -5,7 +5,14 @@
  */
 import { adminApp, metricsApp, readinessApp, serveApp, type ServedApp } from "../admin/mod.ts";
 import { log } from "../log/mod.ts";
-import { type ConfigWatch, SnapshotHolder, watchConfig } from "../mesh/mod.ts";
+import {
+  type ConfigWatch,
+  type Problem,
+  SnapshotHolder,
+  type SourceDoc,
+  watchConfig,
+} from "../mesh/mod.ts";
+import { meshConfigText, startGatewayStatus, watchKubernetes } from "../mesh/kube/mod.ts";
 import { formatProblem } from "./validate.ts";
 import {
   authnFilter,
@@ -24,23 +31,31 @@ import {
   type MeshConfig,
   nodeText,
   Outbound,
+  parseMeshConfig,
   type ProxyConfig,
   readMeshConfig,
   type RequestState,
   router,
+  wasmFilter,
+  wasmHttpCaller,
 } from "../proxy/mod.ts";
+import { meter, ModuleFetcher, WasmRuntime } from "../wasm/mod.ts";
 import { RemoteJwks } from "../policy/mod.ts";
 import {
+  AccessLogs,
   IstioMetrics,
   metricsFilter,
   OtlpExporter,
   otlpUrl,
+  processMetrics,
   prometheusRenderer,
   tracingFilter,
 } from "../telemetry/mod.ts";
 import { compose } from "../http/mod.ts";
 import { Balancer } from "../routes/mod.ts";
 import {
+  type CaClientOptions,
+  type CaIdentity,
   DEFAULT_TUNNEL_CONFIG,
   HbonePool,
   type HboneServer,
@@ -48,7 +63,9 @@ import {
   listenHbone,
   listenSandwich,
   PlainOpener,
+  type RotationOptions,
   type SandwichServer,
+  startCaIdentity,
   type TunnelConfig,
 } from "../tunnel/mod.ts";
 import type { HostPort } from "./flags.ts";
@@ -57,8 +74,10 @@ import type { HostPort } from "./flags.ts";
 export interface RunOptions {
   /** YAML files or folders. */
   readonly config: readonly string[];
-  /** Certificate folder in Istio's layout. */
+  /** Certificate folder in Istio's layout; unused when {@link RunOptions.ca} is set. */
   readonly certs: string;
+  /** Get the certificate from an Istio CA and renew it, instead of reading `certs`. */
+  readonly ca?: CaClientOptions & RotationOptions;
   /** Our Gateway's namespace and name. */
   readonly namespace: string;
   readonly name: string;
@@ -90,6 +109,11 @@ export interface RunOptions {
   readonly cluster?: string;
   /** MeshConfig file (or the `istio` ConfigMap): root namespace, extension providers, ... */
   readonly meshConfig?: string;
+  /**
+   * Read config from the Kubernetes API (a kubeconfig file, else in-cluster) instead of `config`;
+   * without `meshConfig`, the MeshConfig comes from the `istio` ConfigMap in istio-system.
+   */
+  readonly kubernetes?: { readonly kubeconfig?: string };
   /** Overrides of the HTTP/2 and pool tunables. */
   readonly tunnel?: Partial<TunnelConfig>;
   /** Tracing choices; the provider itself comes from the MeshConfig. */
@@ -116,6 +140,8 @@ export interface Waypoint {
   readonly devHttp?: { readonly address: string; readonly port: number };
   readonly holder: SnapshotHolder<ProxyConfig>;
   readonly identity: IdentitySource;
+  /** The CA-backed identity's renewal (stats for metrics), when `ca` was given. */
+  readonly ca?: CaIdentity;
   readonly pool: HbonePool;
   /** The span exporter, when a tracing provider is configured. */
   readonly traceExporter?: OtlpExporter;
@@ -134,8 +160,9 @@ export interface Waypoint {
  */
 export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
   const config: TunnelConfig = { ...DEFAULT_TUNNEL_CONFIG, ...options.tunnel };
-  const identity = await IdentitySource.fromDir(options.certs);
-  identity.watch(options.certs);
+  const ca = options.ca ? await startCaIdentity(options.ca) : undefined;
+  const identity = ca?.identity ?? await IdentitySource.fromDir(options.certs);
+  if (!ca) identity.watch(options.certs);
   const trustDomains = [options.trustDomain, ...options.trustDomainAliases];
   if (identity.current.trustDomain !== options.trustDomain) {
     log.warn("Certificate trust domain differs from --trust-domain", {
@@ -156,24 +183,48 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
     meshConfig,
   };
   const holder = new SnapshotHolder<ProxyConfig>(emptyConfig(meshOptions));
+  const loads = { success: 0, error: 0 };
+  const countLoad = (load: { applied: boolean }) => load.applied ? loads.success++ : loads.error++;
   let watch: ConfigWatch<ProxyConfig>;
   try {
-    watch = await watchConfig(
-      options.config,
-      (docs, version) => buildConfig(docs, version, meshOptions),
-      holder,
-    );
+    watch = options.kubernetes
+      ? await watchKubernetes(
+        {
+          kubeconfig: options.kubernetes.kubeconfig,
+          meshConfigMap: options.meshConfig ? false : {},
+        },
+        (docs, version) => buildWithMeshConfigMap(docs, version, meshOptions, holder),
+        holder,
+        { onLoad: countLoad },
+      )
+      : await watchConfig(
+        options.config,
+        (docs, version) => buildConfig(docs, version, meshOptions),
+        holder,
+        { onLoad: countLoad },
+      );
   } catch (e) {
     identity.close();
+    ca?.close();
     throw e;
   }
   if (!watch.initial.applied) {
     identity.close();
+    ca?.close();
     await watch.close();
     const lines = watch.initial.problems.map(formatProblem).join("\n  ");
     throw new Error(`Config has errors:\n  ${lines}`);
   }
   for (const p of watch.initial.problems) log.warn("Config problem", { ...p });
+  // ztunnel sends nothing to a waypoint whose Gateway has no status address (hbone.md §3.1).
+  const gatewayStatus = options.kubernetes
+    ? await startGatewayStatus({
+      namespace: options.namespace,
+      name: options.name,
+      kubeconfig: options.kubernetes.kubeconfig,
+      identity: options.tracing?.podName ?? Deno.hostname(),
+    })
+    : undefined;
   const pool = new HbonePool(identity, config);
   const opener = options.plainUpstreams ? new PlainOpener(config.connectTimeoutMs) : pool;
   const balancer = new Balancer();
@@ -184,14 +235,35 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
   jwks.prefetch(holder.current.authn.remotes);
   const unsubscribeJwks = holder.subscribe((next) => jwks.prefetch(next.authn.remotes));
   const metrics = new IstioMetrics({ cluster: options.cluster ?? "Kubernetes" });
+  const accessLogs = new AccessLogs(meshConfig.accessLog.values());
   const tracing = traceProvider && startTracing(options, traceProvider);
+  const wasm = new WasmRuntime({
+    loader: new ModuleFetcher(),
+    httpCaller: wasmHttpCaller({ config: () => holder.current, upstreams, balancer }),
+    // Bounds each plugin callback's run time: a runaway plugin traps instead of stalling us.
+    instrument: meter,
+    node: { id: `waypoint~${options.namespace}~${options.name}`, cluster: options.name },
+  });
+  const prepareWasm = (next: ProxyConfig) => {
+    wasm.retain(next.wasm.all.map((s) => s.vmKey));
+    wasm.prepare(next.wasm.all).catch((e) =>
+      log.warn("Wasm prepare failed", { reason: String(e) })
+    );
+  };
+  prepareWasm(holder.current);
+  const unsubscribeWasm = holder.subscribe(prepareWasm);
+  // Istio's waypoint order (l7.md §4.3), with metrics and tracing first to see every request.
   const chain = compose<RequestState>([
-    // First, so that it also sees the requests that policies refuse.
-    metricsFilter(metrics),
+    // First, so that it also sees the requests that policies refuse; it also writes access logs.
+    metricsFilter(metrics, { accessLogs }),
     ...(tracing ? [tracing.filter] : []),
     customAuthzFilter(new ExtAuthz({ providers: meshConfig.extAuthz, upstreams, balancer })),
+    wasmFilter(wasm, "AUTHN"),
     authnFilter(jwks),
+    wasmFilter(wasm, "AUTHZ"),
     authzFilter(),
+    wasmFilter(wasm, "STATS"),
+    wasmFilter(wasm, "UNSPECIFIED_PHASE"),
     router({ upstreams, balancer }),
   ]);
   let ready = false;
@@ -200,6 +272,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
     outbound,
     http: { chain },
     metrics,
+    accessLogs,
   });
   const hbone = await listenHbone(options.hbone.hostname, options.hbone.port, {
     identity,
@@ -227,7 +300,21 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
     serveApp(
       metricsApp(
         prometheusRenderer(metrics.registry, {
-          extra: () => processMetrics(hbone, pool, holder, tracing?.exporter),
+          extra: withWasm(
+            wasm,
+            processMetrics({
+              downstreamConnections: () => hbone.sessions,
+              upstream: () => pool.stats,
+              configVersion: () => holder.current.version,
+              configLoads: () => loads,
+              certificateNotAfter: () => identity.current.notAfter,
+              accessLogDropped: () => accessLogs.dropped,
+              logDropped: () => log.dropped,
+              traces: tracing ? () => tracing.exporter.stats : undefined,
+              registry: metrics.registry,
+              recordFailures: () => metrics.recordFailures,
+            }),
+          ),
         }),
       ),
       addressText(options.metrics),
@@ -250,24 +337,59 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
     devHttp,
     holder,
     identity,
+    ca,
     pool,
     traceExporter: tracing?.exporter,
     admin,
     close: async (graceMs = 5_000) => {
       ready = false;
       await watch.close();
+      await gatewayStatus?.close();
       identity.close();
+      ca?.close();
       await sandwich?.close();
       await devHttp?.close();
       await hbone.close(graceMs);
       await tracing?.exporter.close();
+      await accessLogs.drain();
+      accessLogs.close();
       upstreams.close();
       unsubscribeJwks();
       jwks.close();
+      unsubscribeWasm();
+      wasm.close();
       pool.close();
       await Promise.all(admin.map((a) => a.shutdown()));
     },
   };
+}
+
+/**
+ * `buildConfig` with the MeshConfig of the watched `istio` ConfigMap when there is one, so that
+ * editing it rebuilds the config (root namespace, path normalization, provider names, trust
+ * domain aliases). A ConfigMap that does not parse is an error naming it: the last good config
+ * stays. Pieces made once at start (ext_authz providers, tracing) keep the first MeshConfig.
+ */
+function buildWithMeshConfigMap(
+  docs: readonly SourceDoc[],
+  version: number,
+  meshOptions: Parameters<typeof buildConfig>[2],
+  holder: SnapshotHolder<ProxyConfig>,
+): { snapshot: ProxyConfig; problems: Problem[] } {
+  const found = meshConfigText(docs);
+  if (!found) return buildConfig(docs, version, meshOptions);
+  let meshConfig: MeshConfig;
+  try {
+    meshConfig = parseMeshConfig(found.text, found.origin);
+  } catch (e) {
+    const message = `MeshConfig (key mesh): ${(e as Error).message}`;
+    return {
+      snapshot: holder.current,
+      problems: [{ severity: "error", where: found.origin, message }],
+    };
+  }
+  const aliases = [...meshOptions.trustDomainAliases ?? [], ...meshConfig.trustDomainAliases];
+  return buildConfig(docs, version, { ...meshOptions, meshConfig, trustDomainAliases: aliases });
 }
 
 /**
@@ -327,40 +449,11 @@ function startTracing(
   return { exporter, filter };
 }
 
-/** Our own `waypoint_` gauges and counters. */
-function processMetrics(
-  hbone: HboneServer,
-  pool: HbonePool,
-  holder: SnapshotHolder<ProxyConfig>,
-  traces?: OtlpExporter,
-): string {
-  const s = pool.stats;
-  const t = traces?.stats;
-  const traceLines = t
-    ? [
-      "# TYPE waypoint_trace_spans_exported_total counter",
-      `waypoint_trace_spans_exported_total ${t.exported}`,
-      "# TYPE waypoint_trace_spans_dropped_total counter",
-      `waypoint_trace_spans_dropped_total{reason="queue_full"} ${t.dropped}`,
-      `waypoint_trace_spans_dropped_total{reason="export_failed"} ${t.failed}`,
-      "# TYPE waypoint_trace_export_errors_total counter",
-      `waypoint_trace_export_errors_total ${t.exportErrors}`,
-    ]
-    : [];
-  return [
-    "# TYPE waypoint_downstream_connections gauge",
-    `waypoint_downstream_connections ${hbone.sessions}`,
-    "# TYPE waypoint_upstream_connections gauge",
-    `waypoint_upstream_connections ${s.connections}`,
-    "# TYPE waypoint_upstream_streams gauge",
-    `waypoint_upstream_streams ${s.streams}`,
-    "# TYPE waypoint_config_version gauge",
-    `waypoint_config_version ${holder.current.version}`,
-    ...traceLines,
-    "",
-  ].join("\n");
-}
-
 function addressText(a: HostPort): string {
   return nodeText(a.hostname, a.port);
+}
+
+/** Our process metrics followed by the plugins' own (proxy-wasm `proxy_define_metric`). */
+function withWasm(wasm: WasmRuntime, process: () => string): () => string {
+  return () => process() + wasm.prometheus();
 }

@@ -23,7 +23,9 @@ import {
   type LbPolicies,
   type RouteTable,
 } from "../routes/mod.ts";
-import { DEFAULT_MESH_CONFIG, type MeshConfig } from "./mesh_config.ts";
+import { DEFAULT_MESH_CONFIG, type MeshConfig, telemetryProviders } from "./mesh_config.ts";
+import { type CompiledTelemetry, compileTelemetry } from "../telemetry/mod.ts";
+import { compileWasmPlugins, type WasmPlugins } from "../wasm/mod.ts";
 
 /** The frozen config of one load. */
 export interface ProxyConfig {
@@ -34,6 +36,10 @@ export interface ProxyConfig {
   readonly lb: LbPolicies;
   readonly authz: CompiledPolicies;
   readonly authn: CompiledAuthn;
+  /** Telemetry resources: metrics overrides, access logs, tracing, per destination. */
+  readonly telemetry: CompiledTelemetry;
+  /** WasmPlugins by target and phase, in Istio's order. */
+  readonly wasm: WasmPlugins;
 }
 
 /** What the builder needs to know about this waypoint. */
@@ -74,6 +80,12 @@ export function buildConfig(
     extensionProviders: meshConfig.providerNames,
   });
   const authn = compileRequestAuthentications(documents, context);
+  const telemetry = compileTelemetry(documents, {
+    self: mesh.self,
+    rootNamespace: meshConfig.rootNamespace,
+    providers: telemetryProviders(meshConfig),
+  });
+  const wasm = compileWasmPlugins(documents, context);
   return {
     snapshot: Object.freeze({
       version,
@@ -82,6 +94,8 @@ export function buildConfig(
       lb: lb.lb,
       authz: authz.policies,
       authn: authn.authn,
+      telemetry: telemetry.telemetry,
+      wasm: wasm.plugins,
     }),
     problems: [
       ...built.problems,
@@ -89,6 +103,8 @@ export function buildConfig(
       ...lb.problems,
       ...authz.problems,
       ...authn.problems,
+      ...telemetry.problems,
+      ...wasm.problems,
     ],
   };
 }

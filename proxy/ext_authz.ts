@@ -10,6 +10,7 @@
  * `statusOnError` unless `failOpen`.
  */
 import { EMPTY_BODY, HeaderMap, type HttpContext, readAll } from "../http/mod.ts";
+import { servicePortByHost } from "./service_lookup.ts";
 import type { Endpoint, Snapshot } from "../mesh/mod.ts";
 import type { Balancer } from "../routes/mod.ts";
 import {
@@ -248,11 +249,8 @@ function serviceOf(
   const [ns, host] = provider.service.includes("/")
     ? provider.service.split("/", 2)
     : [undefined, provider.service];
-  for (const s of mesh.servicesByName.values()) {
-    if (s.hostname !== host || (ns && s.namespace !== ns)) continue;
-    return { host, endpoints: s.ports.find((p) => p.port === provider.port)?.endpoints ?? [] };
-  }
-  return { endpoints: [] };
+  const port = servicePortByHost(mesh, host, provider.port, ns);
+  return port ? { host, endpoints: port.endpoints } : { endpoints: [] };
 }
 
 function allowed(

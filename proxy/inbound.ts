@@ -26,7 +26,12 @@ import { tcpAuthzRequest } from "./policy_filters.ts";
 import { NoEndpointError, type Outbound, type Upstream } from "./outbound.ts";
 import { downstreamCodec, type HttpInputs, serveHttp } from "./http_serve.ts";
 import { sniff } from "./sniff.ts";
-import { type IstioMetrics, recordTcp, type TcpConnection } from "../telemetry/mod.ts";
+import {
+  type AccessLogs,
+  type IstioMetrics,
+  recordTcp,
+  type TcpConnection,
+} from "../telemetry/mod.ts";
 import { tcpTarget } from "./tcp_plan.ts";
 
 /** A CONNECT that may proceed. */
@@ -148,6 +153,8 @@ export interface InboundInputs {
   readonly sniffTimeoutMs?: number;
   /** Istio's standard metrics, for TCP connections (HTTP is the chain's metrics filter). */
   readonly metrics?: IstioMetrics;
+  /** Telemetry access logs, for TCP connections (HTTP's are the metrics filter's). */
+  readonly accessLogs?: AccessLogs;
 }
 
 /**
@@ -224,9 +231,13 @@ async function relayTcp(
     client: plan.client,
     baggage: baggageOf(request.headers),
     destination: plan.destination,
+    telemetry: config.telemetry,
+    target: plan.target,
   };
   const meter = (extra: Partial<TcpConnection> = {}) =>
-    inputs.metrics ? recordTcp(inputs.metrics, { ...facts, ...extra }) : undefined;
+    inputs.metrics
+      ? recordTcp(inputs.metrics, { ...facts, ...extra }, inputs.accessLogs)
+      : undefined;
   if (!decision.allow) {
     meter()?.close({ sent: 0, received: 0 });
     // ztunnel answers an L4 policy denial with 401 on the CONNECT; after a 200 we can only close.

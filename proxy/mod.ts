@@ -42,7 +42,8 @@ export { type ForwardPlan, planHttp, type RespondPlan } from "./http_plan.ts";
 export { tcpTarget } from "./tcp_plan.ts";
 export { type DevHttpOptions, listenDevHttp, resolveHost } from "./dev_http.ts";
 export { authnFilter, authzFilter, customAuthzFilter, policyTarget } from "./policy_filters.ts";
-export { wasmFilter, type WasmFilterOptions, type WasmPluginSource } from "./wasm_filter.ts";
+export { wasmFilter, type WasmFilterOptions } from "./wasm_filter.ts";
+export { wasmHttpCaller } from "./wasm_http_call.ts";
 export { ExtAuthz, type ExtAuthzInputs, type ExtAuthzVerdict } from "./ext_authz.ts";
 export {
   DEFAULT_MESH_CONFIG,

@@ -26,20 +26,13 @@ import {
 } from "../wasm/mod.ts";
 import { ipOf } from "./forwarded.ts";
 import type { RequestState } from "./http_state.ts";
-
-/** The attached plugins of a request, as the config compiled them. */
-export interface WasmPluginSource {
-  pluginsFor(state: RequestState, phase: WasmPhase): readonly WasmPluginSpec[];
-}
+import { policyTarget } from "./policy_filters.ts";
 
 /** Options of {@link wasmFilter}. */
 export interface WasmFilterOptions {
   /** Dynamic metadata shown as the `metadata` property. @default none */
   readonly metadata?: (state: RequestState) => PropertyTree | undefined;
 }
-
-/** Until `ProxyConfig` carries `wasm`, the state's config is read through this shape. */
-type WasmState = RequestState & { readonly config: { readonly wasm?: WasmPluginSource } };
 
 /**
  * Makes the filter of one phase.
@@ -61,8 +54,8 @@ export function wasmFilter(
   options: WasmFilterOptions = {},
 ): Filter<RequestState> {
   return function wasm(ctx, next) {
-    const plugins = (ctx.state as WasmState).config.wasm?.pluginsFor(ctx.state, phase);
-    if (!plugins || plugins.length === 0) return next();
+    const plugins = ctx.state.config.wasm.pluginsFor(policyTarget(ctx.state.destination), phase);
+    if (plugins.length === 0) return next();
     const facts = streamFacts(ctx, options);
     const run = (i: number): Promise<void> =>
       i < plugins.length ? runPlugin(runtime, plugins[i], ctx, () => run(i + 1), facts) : next();

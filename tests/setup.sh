@@ -4,6 +4,8 @@
 set -euo pipefail
 need=()
 /usr/bin/python3 -c 'import h2' 2>/dev/null || need+=(python3-h2)
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v docker-registry >/dev/null || need+=(docker-registry)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "tests/setup.sh: installing ${need[*]}" >&2

@@ -35,3 +35,11 @@ export {
   type MeterOptions,
 } from "./meter.ts";
 export type { NodeInfo, PropertyTree, StreamFacts } from "./host/properties.ts";
+export {
+  compileWasmPlugins,
+  EMPTY_WASM_PLUGINS,
+  type WasmContext,
+  WasmPlugins,
+} from "./plugins.ts";
+export { ModuleFetcher, type ModuleFetcherOptions } from "./fetch.ts";
+export { WasmFetchError, type WasmFetchErrorKind } from "./fetch_error.ts";
