@@ -372,25 +372,40 @@ export class WasmVm implements HostVm {
     return { id };
   }
 
+  /**
+   * Delivers a call's answer as cpp-host does: to the root context (`proxy_on_http_call_response`
+   * takes the plugin context id, and SDKs find the calling stream by token), with the answer
+   * readable from the root and from the calling context once the plugin makes it effective.
+   */
   #callDone(
     ctx: BaseContext,
     id: number,
     r: Awaited<ReturnType<HttpCaller>> | undefined,
   ): void {
+    if (!this.#contexts.has(ctx.id)) return;
+    const holders = ctx === this.root ? [ctx] : [ctx, this.root];
     if (r) {
-      ctx.maps.set(MapType.HTTP_CALL_RESPONSE_HEADERS, new MapView(new HeaderMap(r.headers)));
-      ctx.maps.set(MapType.HTTP_CALL_RESPONSE_TRAILERS, new MapView(new HeaderMap(r.trailers)));
-      ctx.buffers.set(BufferType.HTTP_CALL_RESPONSE_BODY, new BufferSlot(r.body));
-      ctx.callStatus = Number(r.headers.find(([k]) => k === ":status")?.[1] ?? 200);
+      const headers = new MapView(new HeaderMap(r.headers));
+      const trailers = new MapView(new HeaderMap(r.trailers));
+      const body = new BufferSlot(r.body);
+      const status = Number(r.headers.find(([k]) => k === ":status")?.[1] ?? 200);
+      for (const c of holders) {
+        c.maps.set(MapType.HTTP_CALL_RESPONSE_HEADERS, headers);
+        c.maps.set(MapType.HTTP_CALL_RESPONSE_TRAILERS, trailers);
+        c.buffers.set(BufferType.HTTP_CALL_RESPONSE_BODY, body);
+        c.callStatus = status;
+      }
     }
     const args = r ? [r.headers.length, r.body.length, r.trailers.length] : [0, 0, 0];
     try {
-      this.#deliver(ctx, "proxy_on_http_call_response", [ctx.id, id, ...args]);
+      this.#deliver(this.root, "proxy_on_http_call_response", [this.root.id, id, ...args]);
     } finally {
-      ctx.maps.delete(MapType.HTTP_CALL_RESPONSE_HEADERS);
-      ctx.maps.delete(MapType.HTTP_CALL_RESPONSE_TRAILERS);
-      ctx.buffers.delete(BufferType.HTTP_CALL_RESPONSE_BODY);
-      ctx.callStatus = undefined;
+      for (const c of holders) {
+        c.maps.delete(MapType.HTTP_CALL_RESPONSE_HEADERS);
+        c.maps.delete(MapType.HTTP_CALL_RESPONSE_TRAILERS);
+        c.buffers.delete(BufferType.HTTP_CALL_RESPONSE_BODY);
+        c.callStatus = undefined;
+      }
     }
   }
 
