@@ -21,11 +21,13 @@ export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8
  * const text = await (await app.request("/stats/prometheus")).text();
  * ```
  *
- * @param render Produces the exposition text at each scrape; may be async, as collecting an
- * OpenTelemetry reader is.
+ * @param render Produces the exposition at each scrape: text, or a byte stream so that a large
+ * registry is sent as it renders and a scrape never holds the event loop for long.
  * @returns A Hono app serving `GET /stats/prometheus` and `GET /metrics`.
  */
-export function metricsApp(render: () => string | Promise<string>): Hono {
+export function metricsApp(
+  render: () => string | Promise<string> | ReadableStream<Uint8Array>,
+): Hono {
   const app = new Hono();
   app.onError(onAppError);
   async function scrape(): Promise<Response> {

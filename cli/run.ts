@@ -48,7 +48,7 @@ import {
   OtlpExporter,
   otlpUrl,
   processMetrics,
-  prometheusRenderer,
+  prometheusStream,
   tracingFilter,
 } from "../telemetry/mod.ts";
 import { compose } from "../http/mod.ts";
@@ -295,28 +295,25 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
       (connection) => handle(fromSandwich(connection)),
     )
     : undefined;
+  const scrapeExtra = withWasm(
+    wasm,
+    processMetrics({
+      downstreamConnections: () => hbone.sessions,
+      upstream: () => pool.stats,
+      configVersion: () => holder.current.version,
+      configLoads: () => loads,
+      certificateNotAfter: () => identity.current.notAfter,
+      accessLogDropped: () => accessLogs.dropped,
+      logDropped: () => log.dropped,
+      traces: tracing ? () => tracing.exporter.stats : undefined,
+      registry: metrics.registry,
+      recordFailures: () => metrics.recordFailures,
+    }),
+  );
   const admin = [
     serveApp(readinessApp(() => ready), addressText(options.readiness)),
     serveApp(
-      metricsApp(
-        prometheusRenderer(metrics.registry, {
-          extra: withWasm(
-            wasm,
-            processMetrics({
-              downstreamConnections: () => hbone.sessions,
-              upstream: () => pool.stats,
-              configVersion: () => holder.current.version,
-              configLoads: () => loads,
-              certificateNotAfter: () => identity.current.notAfter,
-              accessLogDropped: () => accessLogs.dropped,
-              logDropped: () => log.dropped,
-              traces: tracing ? () => tracing.exporter.stats : undefined,
-              registry: metrics.registry,
-              recordFailures: () => metrics.recordFailures,
-            }),
-          ),
-        }),
-      ),
+      metricsApp(() => prometheusStream(metrics.registry, { extra: scrapeExtra })),
       addressText(options.metrics),
     ),
     serveApp(
