@@ -13,6 +13,7 @@
  */
 import type { CelAttributes, CelProgram } from "./cel.ts";
 import { escapeLabelValue } from "./registry.ts";
+import { HTTP_LABELS } from "./istio_metrics.ts";
 import type { MetricsSettings } from "./telemetry_api.ts";
 
 /** Where a label's value comes from: a folded constant or a dynamic slot. */
@@ -104,34 +105,9 @@ export class MetricsShape {
   }
 }
 
-/** Standard label names of both label sets, to tell a replacement from an addition. */
-const STANDARD = new Set([
-  "reporter",
-  "source_workload",
-  "source_canonical_service",
-  "source_canonical_revision",
-  "source_workload_namespace",
-  "source_principal",
-  "source_app",
-  "source_version",
-  "source_cluster",
-  "destination_workload",
-  "destination_workload_namespace",
-  "destination_principal",
-  "destination_app",
-  "destination_version",
-  "destination_service",
-  "destination_canonical_service",
-  "destination_canonical_revision",
-  "destination_service_name",
-  "destination_service_namespace",
-  "destination_cluster",
-  "request_protocol",
-  "response_code",
-  "grpc_response_status",
-  "response_flags",
-  "connection_security_policy",
-]);
+/** Standard label names of both label sets (HTTP's include TCP's), to tell a replacement from an
+ * addition. */
+const STANDARD: ReadonlySet<string> = new Set(HTTP_LABELS);
 
 function compile(
   settings: MetricsSettings,
