@@ -3,7 +3,7 @@
  * address with filesystem storage in a temp folder, and pushes over its HTTP API (monolithic blob
  * upload, manifest PUT), as `crane`/`oras` would do them.
  */
-import { sha256 } from "./_archive.ts";
+import { gzip, sha256, tar } from "./_archive.ts";
 
 /** A running registry. */
 export interface Registry {
@@ -120,4 +120,48 @@ export async function pushManifest(
     digest: `sha256:${await sha256(bytes)}`,
     size: bytes.length,
   };
+}
+
+const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
+
+/** How a module is packed in an image: Docker or OCI image with a tar.gz layer, or a Wasm artifact. */
+export type Layout = "docker" | "oci" | "artifact";
+
+/** Pushes `module` as an image of one layout and returns the manifest's descriptor. */
+export async function pushImage(
+  host: string,
+  repository: string,
+  tag: string,
+  layout: Layout,
+  module: Uint8Array<ArrayBuffer>,
+): Promise<Descriptor> {
+  const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+  const image = { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } };
+  const [configType, layerType, layerBytes] = layout === "docker"
+    ? [
+      "application/vnd.docker.container.image.v1+json",
+      "application/vnd.docker.image.rootfs.diff.tar.gzip",
+      await gzip(tar({ "plugin.wasm": module })),
+    ]
+    : layout === "oci"
+    ? [
+      "application/vnd.oci.image.config.v1+json",
+      "application/vnd.oci.image.layer.v1.tar+gzip",
+      await gzip(tar({ "plugin.wasm": module })),
+    ]
+    : [
+      "application/vnd.module.wasm.config.v1+json",
+      "application/vnd.module.wasm.content.layer.v1+wasm",
+      module,
+    ];
+  const config = await pushBlob(host, repository, json(image), configType);
+  const layer = await pushBlob(host, repository, layerBytes, layerType);
+  const mediaType = layout === "docker" ? DOCKER_MANIFEST : OCI_MANIFEST;
+  return await pushManifest(host, repository, tag, {
+    schemaVersion: 2,
+    mediaType,
+    config,
+    layers: [layer],
+  } as { mediaType: string });
 }

@@ -9,59 +9,17 @@ import { ModuleFetcher } from "../../wasm/fetch.ts";
 import { parseReference } from "../../wasm/oci.ts";
 import type { RegistryAuth } from "../../wasm/spec.ts";
 import { fetchError, source } from "./_sources.ts";
-import { gzip, tar, testModule } from "./_archive.ts";
+import { testModule } from "./_archive.ts";
 import {
   type Descriptor,
-  pushBlob,
+  type Layout,
+  pushImage,
   pushManifest,
   registryAvailable,
   startRegistry,
 } from "./_registry.ts";
 
 const HOST = "127.0.21.1";
-const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
-const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
-
-type Layout = "docker" | "oci" | "artifact";
-
-/** Pushes `module` as an image of one layout and returns the manifest's descriptor. */
-async function pushImage(
-  host: string,
-  repository: string,
-  tag: string,
-  layout: Layout,
-  module: Uint8Array<ArrayBuffer>,
-): Promise<Descriptor> {
-  const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
-  const image = { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } };
-  const [configType, layerType, layerBytes] = layout === "docker"
-    ? [
-      "application/vnd.docker.container.image.v1+json",
-      "application/vnd.docker.image.rootfs.diff.tar.gzip",
-      await gzip(tar({ "plugin.wasm": module })),
-    ]
-    : layout === "oci"
-    ? [
-      "application/vnd.oci.image.config.v1+json",
-      "application/vnd.oci.image.layer.v1.tar+gzip",
-      await gzip(tar({ "plugin.wasm": module })),
-    ]
-    : [
-      "application/vnd.module.wasm.config.v1+json",
-      "application/vnd.module.wasm.content.layer.v1+wasm",
-      module,
-    ];
-  const config = await pushBlob(host, repository, json(image), configType);
-  const layer = await pushBlob(host, repository, layerBytes, layerType);
-  const mediaType = layout === "docker" ? DOCKER_MANIFEST : OCI_MANIFEST;
-  return await pushManifest(host, repository, tag, {
-    schemaVersion: 2,
-    mediaType,
-    config,
-    layers: [layer],
-  } as { mediaType: string });
-}
-
 /**
  * A Bearer-protected front for the registry: `/v2/*` wants `Bearer <token>`, and `/token` gives
  * the token only for basic credentials `puller:s3cret`.
