@@ -23,6 +23,7 @@ import {
   devJwks,
 } from "../proxy/mod.ts";
 import { parseAuthority } from "../tunnel/mod.ts";
+import { meter, ModuleFetcher, WasmRuntime } from "../wasm/mod.ts";
 import { parseFlags, UsageError } from "./flags.ts";
 import { formatProblem } from "./validate.ts";
 
@@ -54,19 +55,33 @@ export async function checkCommand(args: string[]): Promise<number> {
   if (!f.config || f.config.length === 0) throw new UsageError("--config is required");
   const { text, file } = await readCasesText(f.cases);
   const cases = parseCases(text, file);
-  // Logs go to stdout: keep them out of the report unless something is badly wrong.
+  // stdout is the report: logs go to stderr, and only when something is badly wrong.
+  log.setSink(Deno.stderr);
   log.setLevel("error");
   const config = await loadConfig(f.config, f);
   if (!config) return 1;
   const keys = new RemoteJwks();
+  const wasm = await startWasm(config);
   const results: CheckResult[] = [];
   try {
-    for (const c of cases) results.push(await checkCase(config, c, { keys }));
+    for (const c of cases) results.push(await checkCase(config, c, { keys, wasm }));
   } finally {
     keys.close();
+    wasm?.close();
   }
   console.log(f.json ? JSON.stringify(results, null, 2) : formatResults(results));
   return results.every((r) => r.pass) ? 0 : 1;
+}
+
+/**
+ * The WasmPlugins of the config, loaded (and metered) as `run` loads them, so that cases see what
+ * plugins do to headers, routing and replies; none when no plugin is attached.
+ */
+async function startWasm(config: ProxyConfig): Promise<WasmRuntime | undefined> {
+  if (config.wasm.all.length === 0) return undefined;
+  const wasm = new WasmRuntime({ loader: new ModuleFetcher(), instrument: meter });
+  await wasm.prepare(config.wasm.all);
+  return wasm;
 }
 
 /** The config as `run` builds it; problems go to stderr, and errors give undefined. */

@@ -51,6 +51,11 @@ export class Logger {
     this.#min = RANK[level];
   }
 
+  /** Sends later lines elsewhere (a command whose stdout is its report logs to stderr). */
+  setSink(sink: Sink): void {
+    this.#sink = sink;
+  }
+
   /** Whether a line at this level would be written; guards costly field building. */
   enabled(level: Level): boolean {
     return RANK[level] >= this.#min;

@@ -11,7 +11,8 @@
  * - CUSTOM providers are reported ("would ask"), never called. The check assumes they allow.
  * - Weighted backends are picked with `random() = 0`, which gives the first backend with
  *   weight > 0. Runs repeat, and the other candidates are listed beside it.
- * - No I/O besides key lookups through the given {@link JwksSource}.
+ * - No I/O besides key lookups through the given {@link JwksSource} and, when WasmPlugins are
+ *   attached, the module loads of the given runtime.
  */
 import { importJWK, type JWK, SignJWT } from "jose";
 import {
@@ -38,6 +39,8 @@ import type { HttpCodec, RequestState } from "./http_state.ts";
 import { describe } from "./outbound.ts";
 import { authnFilter, authzFilter, authzRequest, tcpAuthzRequest } from "./policy_filters.ts";
 import { noHealthyUpstream } from "./router.ts";
+import { wasmFilter } from "./wasm_filter.ts";
+import type { WasmPhase, WasmRuntime } from "../wasm/mod.ts";
 import { tcpTarget } from "./tcp_plan.ts";
 
 /** What a case expects: the policy decision, or the status the waypoint answers (200: forwarded). */
@@ -114,6 +117,8 @@ export interface CheckResult {
 export interface CheckOptions {
   /** Remote JWKS for `jwksUri` rules, as the live chain uses them (`RemoteJwks`). */
   readonly keys: JwksSource;
+  /** Runs the attached WasmPlugins in their phases, as live; without it they are not run. */
+  readonly wasm?: WasmRuntime;
 }
 
 /** Issuer given to signed claims that carry no `iss`. */
@@ -194,9 +199,7 @@ export async function checkCase(
     return finish({ ...head, protocol: wanted }, outcome, c.expect);
   }
   const session = sessionOf(config, c, found);
-  const outcome = protocol === "tcp"
-    ? checkTcp(session)
-    : await checkHttp(session, c, options.keys);
+  const outcome = protocol === "tcp" ? checkTcp(session) : await checkHttp(session, c, options);
   return finish({ ...head, protocol }, outcome, c.expect);
 }
 
@@ -307,7 +310,7 @@ interface Seen {
   custom?: readonly CustomCheck[];
 }
 
-async function checkHttp(s: Session, c: CheckCase, keys: JwksSource): Promise<Outcome> {
+async function checkHttp(s: Session, c: CheckCase, options: CheckOptions): Promise<Outcome> {
   const seen: Seen = { routed: false };
   // A port of unknown protocol is sniffed live; a case's request reads as HTTP/1.1 there.
   const codec: HttpCodec = downstreamCodec(portProtocol(s.destination)) ?? "http1";
@@ -319,10 +322,16 @@ async function checkHttp(s: Session, c: CheckCase, keys: JwksSource): Promise<Ou
     attempts: 0,
   };
   const ctx = new HttpContext({ head, body: EMPTY_BODY }, state);
+  const { wasm } = options;
+  const phase = (p: WasmPhase) => wasm ? [wasmFilter(wasm, p)] : [];
   const chain = compose<RequestState>([
     customReport(seen),
-    authnFilter(keys),
+    ...phase("AUTHN"),
+    authnFilter(options.keys),
+    ...phase("AUTHZ"),
     authzFilter(),
+    ...phase("STATS"),
+    ...phase("UNSPECIFIED_PHASE"),
     planner(seen),
   ]);
   await runChain(chain, ctx);

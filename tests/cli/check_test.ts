@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { devJwks } from "../../proxy/check.ts";
+import { LIFECYCLE, Plugin } from "../wasm/_host.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const DEMO = ["--config", "demo/mesh.yaml", "--config", "demo/policy.yaml"];
@@ -113,4 +114,44 @@ Deno.test("check --print-dev-jwks prints the dev key's public JWKS", async () =>
   const r = await check(["--print-dev-jwks"]);
   assert.equal(r.code, 0);
   assert.deepEqual(JSON.parse(r.stdout), devJwks());
+});
+
+Deno.test("check runs attached WasmPlugins: a header they add steers the route, a module that cannot load denies", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const p = new Plugin();
+    const pin = p.build(`${LIFECYCLE}
+      (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+        (drop (call $add (i32.const 0) ${p.str("x-version")} ${p.str("v2")}))
+        (i32.const 0))`);
+    await Deno.writeFile(`${dir}/pin.wasm`, pin);
+    const plugins = (name: string, url: string) =>
+      `apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: { name: ${name}, namespace: demo }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: waypoint }]
+  url: ${url}
+  pluginConfig: { any: thing }
+`;
+    await Deno.writeTextFile(`${dir}/pin.yaml`, plugins("pin-v2", `file://${dir}/pin.wasm`));
+    const cases = `cases:
+  - name: the plugin pins v2
+    destination: echo.demo
+    source: { namespace: demo }
+    expect: allow
+`;
+    const pinned = await check([...DEMO, "--config", `${dir}/pin.yaml`, "--json"], cases);
+    assert.equal(pinned.code, 0, pinned.stdout + pinned.stderr);
+    assert.equal(JSON.parse(pinned.stdout)[0].backend, "Service demo/echo-v2:80");
+
+    await Deno.writeTextFile(`${dir}/pin.yaml`, plugins("gone", `file://${dir}/missing.wasm`));
+    const missing = await check([...DEMO, "--config", `${dir}/pin.yaml`, "--json"], cases);
+    assert.equal(missing.code, 1, missing.stdout + missing.stderr);
+    const [result] = JSON.parse(missing.stdout);
+    assert.equal(result.decision, "deny");
+    assert.equal(result.status, 403);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
