@@ -5,7 +5,7 @@
  * timeout policy.
  */
 import { LocalReply, type RequestHead } from "../http/mod.ts";
-import type { Endpoint, PortProtocol } from "../mesh/mod.ts";
+import type { Endpoint, PortProtocol, Service, ServicePort } from "../mesh/mod.ts";
 import {
   type Backend,
   DEFAULT_RETRY,
@@ -18,6 +18,7 @@ import {
   type RetryPolicy,
   type Timeouts,
 } from "../routes/mod.ts";
+import type { ProxyConfig } from "./config.ts";
 import type { HttpCodec, RequestState } from "./http_state.ts";
 
 /** Where a forwarded request goes. */
@@ -49,6 +50,34 @@ export interface RespondPlan {
 
 const NO_TIMEOUTS: Timeouts = Object.freeze({});
 
+/** What a service port resolves to in one config, whatever the request: looked up once. */
+interface PortPlan {
+  readonly routes: ReturnType<ProxyConfig["routes"]["httpRoutesFor"]>;
+  /** The plan without routes, minus the request, per downstream codec. */
+  readonly direct: Partial<Record<HttpCodec, Omit<ForwardPlan, "request">>>;
+}
+
+/**
+ * Port plans per config (a snapshot is immutable, so its answers are too) and service port
+ * object: the route-table key, the DestinationRule lookup and the label strings are built once
+ * per port and config instead of once per request.
+ */
+const portPlans = new WeakMap<ProxyConfig, WeakMap<ServicePort, PortPlan>>();
+
+function portPlanOf(state: RequestState, service: Service, port: ServicePort): PortPlan {
+  let byPort = portPlans.get(state.config);
+  if (!byPort) portPlans.set(state.config, byPort = new WeakMap());
+  let plan = byPort.get(port);
+  if (!plan) {
+    const routes = state.config.routes.httpRoutesFor(
+      `${service.namespace}/${service.name}`,
+      port.port,
+    );
+    byPort.set(port, plan = { routes, direct: {} });
+  }
+  return plan;
+}
+
 /**
  * Plans a request.
  *
@@ -78,14 +107,11 @@ export function planHttp(
     };
   }
   const service = d.service;
-  const routes = state.config.routes.httpRoutesFor(
-    `${service.namespace}/${service.name}`,
-    d.port.port,
-  );
+  const portPlan = portPlanOf(state, service, d.port);
+  const routes = portPlan.routes;
   if (!routes) {
-    return {
+    const direct = portPlan.direct[state.codec] ??= {
       kind: "forward",
-      request,
       endpoints: d.port.endpoints,
       lbPolicy: state.config.lb.lbPolicyFor(service.hostname, d.port.port),
       codec: codecFor(d.port.protocol, state.codec),
@@ -94,6 +120,7 @@ export function planHttp(
       retry: DEFAULT_RETRY,
       timeouts: NO_TIMEOUTS,
     };
+    return { ...direct, request };
   }
   const hit = matchHttp(routes, request);
   if (!hit) {

@@ -78,9 +78,7 @@ export class HttpUpstreams {
     head: RequestHead,
     body: Body,
   ): Promise<{ head: ResponseHead; body: Body }> {
-    const key = `${codec}|${endpoint.identity}|${nodeText(endpoint.address, endpoint.port)}|${
-      host ?? ""
-    }`;
+    const key = poolKey(endpoint, codec, host);
     return codec === "h2c"
       ? await this.#sendShared(key, endpoint, host, head, body)
       : await this.#sendExclusive(key, endpoint, host, head, body);
@@ -215,6 +213,23 @@ export class HttpUpstreams {
     });
     slot.idle.set(this.#options.idleMs ?? 60_000);
   }
+}
+
+/** Pool keys per endpoint (immutable in its snapshot), codec and host: built once, not per request. */
+const poolKeys = new WeakMap<Endpoint, Map<string, string>[]>();
+
+function poolKey(endpoint: Endpoint, codec: UpstreamCodec, host: string | undefined): string {
+  let byCodec = poolKeys.get(endpoint);
+  if (!byCodec) poolKeys.set(endpoint, byCodec = [new Map(), new Map()]);
+  const byHost = byCodec[codec === "h2c" ? 1 : 0];
+  let key = byHost.get(host ?? "");
+  if (key === undefined) {
+    key = `${codec}|${endpoint.identity}|${nodeText(endpoint.address, endpoint.port)}|${
+      host ?? ""
+    }`;
+    byHost.set(host ?? "", key);
+  }
+  return key;
 }
 
 /** An HTTP/1.1 connection seen through the pool's interface: available = reusable. */

@@ -79,12 +79,11 @@ async function tries(
   ctx: HttpContext<RequestState>,
   plan: ForwardPlan,
 ): Promise<{ head: ResponseHead; body: import("../http/mod.ts").Body }> {
-  const tried = new Set<Endpoint>();
+  let tried: Set<Endpoint> | undefined; // Made only when a retry needs it.
   const body = ctx.request.body;
   for (let attempt = 1;; attempt++) {
     const pick = inputs.balancer.pick(plan.endpoints, tried, plan.lbPolicy);
     if (!pick) throw noHealthyUpstream(plan.label);
-    tried.add(pick.endpoint);
     ctx.state.endpoint = pick.endpoint;
     ctx.state.attempts = attempt;
     let outcome: TryOutcome;
@@ -115,6 +114,7 @@ async function tries(
           : failure;
       }
     }
+    (tried ??= new Set()).add(pick.endpoint);
     log.debug("Retrying upstream", {
       backend: plan.label,
       attempt,
