@@ -9,7 +9,7 @@
 import type { Endpoint } from "./model.ts";
 import type { Located } from "./_collect.ts";
 import { canonicalIp } from "../tunnel/mod.ts";
-import { matchesLabels } from "./_selector.ts";
+import type { LabelIndex } from "./_label_index.ts";
 import type {
   EndpointSliceResource,
   ServiceEntryPortSpec,
@@ -28,8 +28,8 @@ export interface EndpointDraft {
 /** What endpoint resolution looks things up in. */
 export interface EndpointContext {
   readonly trustDomain: string;
-  /** Pods and WorkloadEntries in a stable order. */
-  readonly candidates: readonly Candidate[];
+  /** Pods and WorkloadEntries with an address, in a stable order, by namespace and label. */
+  readonly selectable: LabelIndex<Candidate>;
   readonly byAddress: ReadonlyMap<string, Candidate>;
   /** By `Kind namespace/name`. */
   readonly byRef: ReadonlyMap<string, Candidate>;
@@ -54,7 +54,7 @@ export function serviceEndpoints(
   if (slices) return dedupe(slices.flatMap((slice) => sliceEndpoints(slice, port, context)));
   const selector = service.resource.spec?.selector;
   return dedupe(
-    selected(service.namespace, selector, context).flatMap((candidate) => {
+    context.selectable.select(service.namespace, selector).flatMap((candidate) => {
       const target = serviceTargetPort(candidate, port);
       return target === undefined ? [] : [fromCandidate(candidate, target)];
     }),
@@ -92,7 +92,7 @@ export function serviceEntryEndpoints(
   }
   const selector = spec.workloadSelector?.labels;
   return dedupe(
-    selected(entry.namespace, selector, context).map((candidate) => {
+    context.selectable.select(entry.namespace, selector).map((candidate) => {
       const ports = candidate.ref.kind === "WorkloadEntry" ? candidate.namedPorts : undefined;
       return fromCandidate(candidate, namedPort(ports, port.name) ?? fallback);
     }),
@@ -123,17 +123,6 @@ function sliceEndpoints(
     };
     return { endpoint, ready: item.conditions?.ready !== false };
   });
-}
-
-/** Candidates with an address in `namespace` whose labels match `selector`. */
-function selected(
-  namespace: string,
-  selector: Readonly<Record<string, string>> | undefined,
-  context: EndpointContext,
-): Candidate[] {
-  return context.candidates.filter((c) =>
-    c.ref.namespace === namespace && c.addresses.length > 0 && matchesLabels(selector, c.selectable)
-  );
 }
 
 /**

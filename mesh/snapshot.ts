@@ -7,6 +7,7 @@ import type { PortProtocol, Problem, Service, Snapshot, WaypointSelf, Workload }
 import { collect, type Inventory, type Located } from "./_collect.ts";
 import type { EndpointContext } from "./_endpoints.ts";
 import { deepFreeze, FrozenMap } from "./_freeze.ts";
+import { LabelIndex } from "./_label_index.ts";
 import { problem } from "./_problem.ts";
 import type { EndpointSliceResource, SourceDoc } from "./resources.ts";
 import { buildServices, type BuiltService } from "./_services.ts";
@@ -110,11 +111,17 @@ function endpointContext(
     const service = slice.labels[SERVICE_NAME_LABEL];
     if (service === undefined) continue;
     const key = `${slice.namespace}/${service}`;
-    slices.set(key, [...(slices.get(key) ?? []), slice]);
+    const list = slices.get(key);
+    if (list === undefined) slices.set(key, [slice]);
+    else list.push(slice);
   }
   return {
     trustDomain,
-    candidates,
+    selectable: new LabelIndex(
+      candidates.filter((c) => c.addresses.length > 0),
+      (c) => c.ref.namespace,
+      (c) => c.selectable,
+    ),
     byAddress: new Map(candidates.flatMap((c) => c.addresses.map((a) => [a, c] as const))),
     byRef: new Map(candidates.map((c) => [`${c.ref.kind} ${c.ref.namespace}/${c.ref.name}`, c])),
     slices,
