@@ -101,7 +101,9 @@ export function compileWasmPlugins(
   const problems: Problem[] = [];
   const env = context.env ?? Deno.env.toObject();
   const secrets = indexSecrets(documents);
-  const byWhere = new Map(documents.map((d) => [`${d.file}:${d.line}`, d.object]));
+  // Only WasmPlugins: a map of every document costs more than the compile in a large cluster.
+  const pluginDocs = documents.filter((d) => d.object?.kind === "WasmPlugin");
+  const byWhere = new Map(pluginDocs.map((d) => [`${d.file}:${d.line}`, d.object]));
   const entries: { attachment: Attachment; item: Entry }[] = [];
   for (const head of readHeads(documents, "WasmPlugin", problems, API_VERSIONS)) {
     if (!attachable(head, problems)) continue;
