@@ -121,21 +121,22 @@ export class TargetIndex<T> {
     entries: readonly { readonly attachment: Attachment; readonly item: I }[],
     merge: (items: I[]) => T,
   ): TargetIndex<T> {
-    const wide = merge(entries.filter((e) => e.attachment.wide).map((e) => e.item));
+    const wideAt = entries.flatMap((e, i) => e.attachment.wide ? [i] : []);
+    const wide = merge(wideAt.map((i) => entries[i].item));
     const maps = {
       Service: new Map<string, Map<string, T>>(),
       ServiceEntry: new Map<string, Map<string, T>>(),
     };
-    for (const key of new Set(entries.flatMap((e) => e.attachment.services))) {
+    for (const [key, ownAt] of positionsByService(entries)) {
       const [kind, namespace, name] = key.split("/") as [
         "Service" | "ServiceEntry",
         string,
         string,
       ];
-      const items = entries.filter((e) => e.attachment.wide || e.attachment.services.includes(key));
       const byNs = maps[kind];
       if (!byNs.has(namespace)) byNs.set(namespace, new Map());
-      byNs.get(namespace)!.set(name, merge(items.map((e) => e.item)));
+      const items = mergePositions(wideAt, ownAt).map((i) => entries[i].item);
+      byNs.get(namespace)!.set(name, merge(items));
     }
     return new TargetIndex(wide, maps.Service, maps.ServiceEntry);
   }
@@ -146,4 +147,34 @@ export class TargetIndex<T> {
     const byNs = target.kind === "Service" ? this.#services : this.#entries;
     return byNs.get(target.namespace)?.get(target.name) ?? this.wide;
   }
+}
+
+/**
+ * Positions of the entries that name each service, ascending and each once, keyed in order of
+ * first mention. One pass: filtering every entry for every service key made a build with a policy
+ * per service quadratic.
+ */
+function positionsByService(
+  entries: readonly { readonly attachment: Attachment }[],
+): Map<string, number[]> {
+  const positions = new Map<string, number[]>();
+  entries.forEach((entry, i) => {
+    for (const key of entry.attachment.services) {
+      const list = positions.get(key);
+      if (list === undefined) positions.set(key, [i]);
+      else if (list[list.length - 1] !== i) list.push(i);
+    }
+  });
+  return positions;
+}
+
+/** The union of two ascending position lists, ascending, without repeats. */
+function mergePositions(a: readonly number[], b: readonly number[]): number[] {
+  const out: number[] = [];
+  let i = 0, j = 0;
+  while (i < a.length || j < b.length) {
+    const next = j >= b.length || (i < a.length && a[i] <= b[j]) ? a[i++] : b[j++];
+    if (out[out.length - 1] !== next) out.push(next);
+  }
+  return out;
 }
