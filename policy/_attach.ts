@@ -150,8 +150,8 @@ export class TargetIndex<T> {
 }
 
 /**
- * Positions of the entries that name each service, ascending and each once, keyed in order of
- * first mention. One pass: filtering every entry for every service key made a build with a policy
+ * Positions of the entries that name each service, ascending (repeated when an entry names it
+ * twice), keyed in order of first mention. One pass: filtering every entry for every service key made a build with a policy
  * per service quadratic.
  */
 function positionsByService(
@@ -162,7 +162,7 @@ function positionsByService(
     for (const key of entry.attachment.services) {
       const list = positions.get(key);
       if (list === undefined) positions.set(key, [i]);
-      else if (list[list.length - 1] !== i) list.push(i);
+      else list.push(i);
     }
   });
   return positions;
