@@ -151,8 +151,8 @@ export class TargetIndex<T> {
 
 /**
  * Positions of the entries that name each service, ascending (repeated when an entry names it
- * twice), keyed in order of first mention. One pass: filtering every entry for every service key made a build with a policy
- * per service quadratic.
+ * twice), keyed in order of first mention. One pass: filtering every entry for every service key
+ * made a build with a policy per service quadratic.
  */
 function positionsByService(
   entries: readonly { readonly attachment: Attachment }[],
