@@ -34,6 +34,8 @@ export interface WatchOptions {
   readonly grpc: boolean;
   /** Told once how the request ended; must not throw. */
   readonly onEnd: (end: ExchangeEnd) => void;
+  /** Counts the response body, for a caller that reads it while it streams. @default a new one */
+  readonly responseMeter?: BodyMeter;
 }
 
 /** What the chain answers for a non-{@link LocalReply} throw (mirrors `runChain`). */
@@ -77,7 +79,7 @@ function answered<S>(ctx: HttpContext<S>, options: WatchOptions): void {
     const end = { code: head.status, headers: head.headers, bodyBytes: 0, messages: 0 };
     return options.onEnd({ ...end, flag: ctx.flag });
   }
-  const meter = new BodyMeter(options.grpc);
+  const meter = options.responseMeter ?? new BodyMeter(options.grpc);
   const body = res.body;
   ctx.response = {
     head,

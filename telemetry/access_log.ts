@@ -243,10 +243,16 @@ export interface AccessLogsOptions {
   readonly open?: (path: string) => Sink;
 }
 
-/** Every provider's formatter and its writer; one writer per path. */
+/**
+ * Every provider's formatter and its writer; one writer per path. {@link AccessLogs.update}
+ * follows MeshConfig reloads: a path still in use keeps its writer (and its queue).
+ */
 export class AccessLogs {
-  readonly #providers = new Map<string, { format: AccessLogFormat; writer: LineWriter }>();
-  readonly #writers: LineWriter[] = [];
+  #providers = new Map<string, { format: AccessLogFormat; writer: LineWriter }>();
+  #writers = new Map<string, LineWriter>();
+  readonly #options: AccessLogsOptions;
+  /** Lines dropped by writers already closed. */
+  #retiredDrops = 0;
 
   /**
    * @param providers The MeshConfig's `envoyFileAccessLog` providers (with `envoy`)
@@ -254,16 +260,40 @@ export class AccessLogs {
    * @throws Error when a format has an unknown command
    */
   constructor(providers: Iterable<AccessLogProvider>, options: AccessLogsOptions = {}) {
-    const byPath = new Map<string, LineWriter>();
-    for (const p of providers) {
-      let writer = byPath.get(p.path);
+    this.#options = options;
+    void this.update(providers);
+  }
+
+  /**
+   * Takes the providers of a reloaded MeshConfig: formats are replaced, new paths are opened,
+   * and the writers of paths no longer named are drained, then closed.
+   *
+   * @param providers The new MeshConfig's `envoyFileAccessLog` providers
+   * @returns When the writers left behind are closed
+   * @throws Error when a format has an unknown command (nothing changes then)
+   */
+  update(providers: Iterable<AccessLogProvider>): Promise<void> {
+    const list = [...providers];
+    const formats = list.map(compileFormat);
+    const writers = new Map<string, LineWriter>();
+    const next = new Map<string, { format: AccessLogFormat; writer: LineWriter }>();
+    list.forEach((p, i) => {
+      let writer = writers.get(p.path) ?? this.#writers.get(p.path);
       if (!writer) {
-        writer = new LineWriter((options.open ?? openPath)(p.path), options.maxQueued ?? 10_000);
-        byPath.set(p.path, writer);
-        this.#writers.push(writer);
+        const open = this.#options.open ?? openPath;
+        writer = new LineWriter(open(p.path), this.#options.maxQueued ?? 10_000);
       }
-      this.#providers.set(p.name, { format: compileFormat(p), writer });
-    }
+      writers.set(p.path, writer);
+      next.set(p.name, { format: formats[i], writer });
+    });
+    const gone = [...this.#writers].filter(([path]) => !writers.has(path)).map(([, w]) => w);
+    this.#providers = next;
+    this.#writers = writers;
+    return Promise.all(gone.map(async (w) => {
+      await w.drain();
+      w.close();
+      this.#retiredDrops += w.dropped;
+    })).then(() => {});
   }
 
   /** Whether a provider is known. */
@@ -284,17 +314,19 @@ export class AccessLogs {
 
   /** Lines dropped because a queue was full. */
   get dropped(): number {
-    return this.#writers.reduce((n, w) => n + w.dropped, 0);
+    let n = this.#retiredDrops;
+    for (const w of this.#writers.values()) n += w.dropped;
+    return n;
   }
 
   /** Waits until queued lines are written (tests, shutdown). */
   async drain(): Promise<void> {
-    await Promise.all(this.#writers.map((w) => w.drain()));
+    await Promise.all([...this.#writers.values()].map((w) => w.drain()));
   }
 
   /** Releases the files. */
   close(): void {
-    for (const w of this.#writers) w.close();
+    for (const w of this.#writers.values()) w.close();
   }
 }
 

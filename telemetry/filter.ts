@@ -17,6 +17,11 @@
  *   override, no access log and Prometheus on, the path is the plain one. Overrides pick a
  *   precomputed shape; only expressions that read attributes run per request.
  * - Access logs are written from the same end of the exchange as the metrics, after them.
+ * - A gRPC stream also reports its new messages every reporting interval (`IstioMetrics.periodic`,
+ *   as Envoy's stats filter does from its per-stream timer) once its destination is known, so
+ *   the message counters of a long stream grow while it runs; the end adds the rest. Under a
+ *   Telemetry shape with per-request label values those values exist only at the end, so such
+ *   streams report their messages at the end only.
  */
 import type { Filter, HeaderMap, HttpContext } from "../http/mod.ts";
 import type { Destination, Endpoint, Service, Snapshot } from "../mesh/mod.ts";
@@ -101,7 +106,11 @@ export function metricsFilter<S extends MetricsState>(
       return next();
     }
     const exchange = new MeteredExchange(ctx, recorder, settings);
-    return watchExchange(ctx, next, { grpc: exchange.grpc, onEnd: (end) => exchange.finish(end) });
+    return watchExchange(ctx, next, {
+      grpc: exchange.grpc,
+      onEnd: (end) => exchange.finish(end),
+      responseMeter: exchange.response,
+    });
   };
 }
 
@@ -117,11 +126,16 @@ interface Recorder {
 /** One request's meters and what it records when it is over. */
 class MeteredExchange<S extends MetricsState> {
   readonly grpc: boolean;
+  /** The response body's meter, for a gRPC stream whose metrics are on. */
+  readonly response?: BodyMeter;
   readonly #ctx: HttpContext<S>;
   readonly #requestHead: number;
   readonly #request: BodyMeter;
   readonly #recorder: Recorder;
   readonly #settings: TelemetrySettings;
+  /** Messages already reported by the periodic report. */
+  #reported = { request: 0, response: 0 };
+  #stopReports?: () => void;
 
   constructor(ctx: HttpContext<S>, recorder: Recorder, settings: TelemetrySettings) {
     this.#ctx = ctx;
@@ -133,9 +147,33 @@ class MeteredExchange<S extends MetricsState> {
     this.#request = new BodyMeter(this.grpc);
     const body = ctx.request.body;
     if (body.length !== 0) ctx.request.body = meteredBody(body, this.#request);
+    if (this.grpc && settings.metrics.enabled) {
+      this.response = new BodyMeter(true);
+      this.#stopReports = recorder.metrics.periodic.add(() => this.#report());
+    }
+  }
+
+  /** The periodic report of a gRPC stream: messages since the last one. */
+  #report(): void {
+    const state = this.#ctx.state;
+    // Envoy reports once the peers are known; our destination is known once routed.
+    if (!state.endpoint && state.destination.kind === "service") return;
+    const shape = MetricsShape.of(this.#settings.metrics);
+    if (shape && shape.dynamic.length > 0) return;
+    const request = this.#request.messages, response = this.response!.messages;
+    const done = this.#reported;
+    if (request === done.request && response === done.response) return;
+    const r = this.#recorder;
+    r.metrics.recordMessages(
+      r.labels.pairFor(state, shape),
+      request - done.request,
+      response - done.response,
+    );
+    this.#reported = { request, response };
   }
 
   finish(end: ExchangeEnd): void {
+    this.#stopReports?.();
     const r = this.#recorder;
     const nowMs = r.now();
     let record: HttpRecord<S> | undefined;
@@ -173,8 +211,8 @@ class MeteredExchange<S extends MetricsState> {
         durationMs: nowMs - ctx.startedAt,
         requestBytes: this.#requestHead + this.#request.bytes,
         responseBytes: responseHeadBytes(headers, trailers) + bodyBytes,
-        requestMessages: this.#request.messages,
-        responseMessages: messages,
+        requestMessages: Math.max(0, this.#request.messages - this.#reported.request),
+        responseMessages: Math.max(0, messages - this.#reported.response),
       }, dynamic);
     } catch {
       // Metrics must never be the reason a request fails; the count shows the bug.

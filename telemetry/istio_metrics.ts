@@ -12,7 +12,12 @@
  *   since Envoy's RBAC filter denies with 403 and no flag (`rbac_access_denied_matched_policy`
  *   is response code details, not a flag).
  * - Durations are whole milliseconds (`absl::FromChrono(d) / absl::Milliseconds(1)`).
- * - gRPC message counters are written for gRPC requests only.
+ * - gRPC message counters are written for gRPC requests only, with the pair's labels alone (no
+ *   protocol, code, status, flag or security labels): Envoy reports them from the stream's
+ *   periodic timer before the outcome is known (`reportHelper`, proxy
+ *   `testdata/metric/server_request_messages.yaml.tmpl`).
+ * - TCP bytes and gRPC messages may be added in several reports over a connection's life (see
+ *   {@link IstioMetrics.periodic}); a counter only ever receives what is new since the last one.
  */
 import {
   type Counter,
@@ -24,6 +29,7 @@ import {
 } from "./registry.ts";
 import type { PeerLabels } from "./peer_labels.ts";
 import type { MetricsShape } from "./metric_shape.ts";
+import { PeriodicReports } from "./_periodic.ts";
 
 /** Envoy's response flag short strings (`ResponseFlagUtils`). */
 const ENVOY_FLAGS = new Set(
@@ -74,6 +80,11 @@ export const HTTP_LABELS: readonly string[] = Object.freeze([
   ...DESTINATION_LABELS,
   ...HTTP_OUTCOME_LABELS,
 ]);
+/** gRPC message counter label names: the source and destination parts only. */
+export const MESSAGE_LABELS: readonly string[] = Object.freeze([
+  ...SOURCE_LABELS,
+  ...DESTINATION_LABELS,
+]);
 /** TCP label names in Envoy's order (no `response_code`, `grpc_response_status`). */
 export const TCP_LABELS: readonly string[] = Object.freeze([
   ...SOURCE_LABELS,
@@ -110,12 +121,12 @@ export interface HttpOutcome {
   readonly durationMs: number;
   readonly requestBytes: number;
   readonly responseBytes: number;
-  /** gRPC messages, counted only when `protocol` is `grpc`. */
+  /** gRPC messages not yet reported, counted only when `protocol` is `grpc`. */
   readonly requestMessages: number;
   readonly responseMessages: number;
 }
 
-/** What one finished TCP connection adds. */
+/** Bytes of a TCP connection, all so far or what a report adds. */
 export interface TcpTotals {
   /** Bytes sent to the downstream (response direction). */
   readonly sent: number;
@@ -129,8 +140,12 @@ interface HttpSet {
   readonly duration?: HistogramSeries;
   readonly requestBytes?: HistogramSeries;
   readonly responseBytes?: HistogramSeries;
-  readonly requestMessages?: CounterSeries;
-  readonly responseMessages?: CounterSeries;
+}
+
+/** A pair's gRPC message series; a family a Telemetry disabled has none. */
+export interface MessageSeries {
+  readonly request?: CounterSeries;
+  readonly response?: CounterSeries;
 }
 
 /** The series of one HTTP outcome; under a shape with per-request values, a set per value. */
@@ -172,6 +187,7 @@ export class LabelPair {
   /** Few per pair (a handful of codes and flags): a scan beats building a key string. */
   readonly #http: HttpSeries[] = [];
   readonly #tcp = new Map<string, TcpSeries | Map<string, TcpSeries>>();
+  readonly #messages = new Map<string, MessageSeries>();
 
   constructor(metrics: IstioMetrics, text: string, security: string, shaped?: Shaped) {
     this.#metrics = metrics;
@@ -242,15 +258,37 @@ export class LabelPair {
   httpSet(outcome: readonly string[], dynamic: readonly string[]): HttpSet {
     const m = this.#metrics;
     const text = this.#labels(HTTP_LABELS, HTTP_OUTCOME_LABELS, outcome, dynamic);
-    const grpc = outcome[0] === "grpc";
     return {
       requests: seriesOf(m.requests, text),
       duration: seriesOf(m.duration, text),
       requestBytes: seriesOf(m.requestBytes, text),
       responseBytes: seriesOf(m.responseBytes, text),
-      requestMessages: grpc ? seriesOf(m.requestMessages, text) : undefined,
-      responseMessages: grpc ? seriesOf(m.responseMessages, text) : undefined,
     };
+  }
+
+  /** The gRPC message series (pair labels only, plus per-request values); made on first use. */
+  messages(dynamic: readonly string[] = []): MessageSeries {
+    const key = dynamic.join("\u0000");
+    let found = this.#messages.get(key);
+    if (!found) {
+      const shaped = this.shaped;
+      const text = shaped
+        ? (family: string) =>
+          shaped.shape.render(
+            family,
+            MESSAGE_LABELS,
+            shaped.values,
+            dynamic,
+          )
+        : () => this.text;
+      const m = this.#metrics;
+      found = {
+        request: seriesOf(m.requestMessages, text),
+        response: seriesOf(m.responseMessages, text),
+      };
+      this.#messages.set(key, found);
+    }
+    return found;
   }
 
   /** Label text by family name: the shared text, or the shape's per family (null: disabled). */
@@ -287,6 +325,11 @@ export interface IstioMetricsOptions {
    * sources the model knows. Istio's default cluster id is `Kubernetes`. @default "unknown"
    */
   readonly cluster?: string;
+  /**
+   * Time between the reports of open TCP connections and gRPC streams (the stats filter's
+   * `tcp_reporting_duration`, whose default is 5 s in istio/proxy). @default 5000
+   */
+  readonly reportIntervalMs?: number;
 }
 
 /** Istio's standard metric families and the recording of one request or connection. */
@@ -303,6 +346,8 @@ export class IstioMetrics {
   readonly tcpClosed: Counter;
   readonly tcpSent: Counter;
   readonly tcpReceived: Counter;
+  /** One timer for the periodic reports of open connections and streams. */
+  readonly periodic: PeriodicReports;
   /** Records dropped because recording threw (a bug; the request went on). */
   recordFailures = 0;
   readonly #pairs = new Map<string, LabelPair>();
@@ -316,6 +361,7 @@ export class IstioMetrics {
   constructor(options: IstioMetricsOptions = {}) {
     const r = this.registry = options.registry ?? new Registry();
     this.cluster = options.cluster ?? "unknown";
+    this.periodic = new PeriodicReports(options.reportIntervalMs ?? 5_000);
     this.requests = r.counter("istio_requests_total", "Requests handled by the waypoint");
     this.duration = r.histogram(
       "istio_request_duration_milliseconds",
@@ -406,8 +452,28 @@ export class IstioMetrics {
     s.duration?.observe(Math.floor(outcome.durationMs));
     s.requestBytes?.observe(outcome.requestBytes);
     s.responseBytes?.observe(outcome.responseBytes);
-    if (s.requestMessages) s.requestMessages.value += outcome.requestMessages;
-    if (s.responseMessages) s.responseMessages.value += outcome.responseMessages;
+    if (outcome.protocol === "grpc") {
+      this.recordMessages(pair, outcome.requestMessages, outcome.responseMessages, dynamic);
+    }
+  }
+
+  /**
+   * Adds gRPC messages of one stream: the rest at its end, or what is new at a periodic report.
+   *
+   * @param pair Its source and destination
+   * @param request Request messages to add
+   * @param response Response messages to add
+   * @param dynamic Values of the shape's per-request expressions
+   */
+  recordMessages(
+    pair: LabelPair,
+    request: number,
+    response: number,
+    dynamic?: readonly string[],
+  ): void {
+    const s = pair.messages(dynamic);
+    if (s.request) s.request.value += request;
+    if (s.response) s.response.value += response;
   }
 
   /**
@@ -425,15 +491,25 @@ export class IstioMetrics {
   }
 
   /**
-   * Counts a TCP connection as closed with its bytes.
+   * Adds the bytes an open TCP connection moved since its last report.
    *
    * @param series What {@link IstioMetrics.openTcp} returned
-   * @param totals Bytes each way
+   * @param added Bytes each way since the last report
    */
-  closeTcp(series: TcpSeries, totals: TcpTotals): void {
+  reportTcp(series: TcpSeries, added: TcpTotals): void {
+    if (series.sent) series.sent.value += added.sent;
+    if (series.received) series.received.value += added.received;
+  }
+
+  /**
+   * Counts a TCP connection as closed with the bytes not yet reported.
+   *
+   * @param series What {@link IstioMetrics.openTcp} returned
+   * @param added Bytes each way since the last report
+   */
+  closeTcp(series: TcpSeries, added: TcpTotals): void {
     if (series.closed) series.closed.value++;
-    if (series.sent) series.sent.value += totals.sent;
-    if (series.received) series.received.value += totals.received;
+    this.reportTcp(series, added);
   }
 }
 

@@ -8,7 +8,9 @@
  * spliced connections, and the sliced Prometheus text ({@link prometheusRenderer}). Tracing:
  * W3C and B3 trace context ({@link extractTrace}, {@link injectTrace}), the filter that continues
  * or starts a trace and records a server span per sampled request ({@link tracingFilter}, right
- * after the metrics filter), and the batching OTLP/HTTP JSON exporter ({@link OtlpExporter}).
+ * after the metrics filter), and the batching OTLP/HTTP JSON exporter ({@link OtlpExporter}), one
+ * per MeshConfig provider in use ({@link TraceExporters}). Open TCP connections and gRPC streams
+ * report every interval through one shared timer (`IstioMetrics.periodic`).
  * Telemetry API: `telemetry.istio.io/v1` resources compiled per destination at load
  * ({@link compileTelemetry}) with a CEL subset ({@link compileCel}); metric overrides as
  * precomputed label shapes ({@link MetricsShape}); Envoy-format access logs ({@link AccessLogs})
@@ -41,6 +43,8 @@ export {
   IstioMetrics,
   type IstioMetricsOptions,
   LabelPair,
+  MESSAGE_LABELS,
+  type MessageSeries,
   type SourceLabels,
   sourceText,
   TCP_LABELS,
@@ -99,6 +103,11 @@ export {
   otlpTraceRequest,
   otlpUrl,
 } from "./otlp.ts";
+export {
+  type OtlpProvider,
+  TraceExporters,
+  type TraceExportersOptions,
+} from "./trace_exporters.ts";
 export {
   ATTRIBUTES,
   type CelAttributes,

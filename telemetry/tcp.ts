@@ -7,6 +7,9 @@
  * - The labels of a connection are fixed when it opens (Envoy fixes a connection's tags at its
  *   first report), so its opened, closed and byte counters always share one series.
  * - `close` counts once; later calls are ignored.
+ * - With a live byte count, an open connection reports its new bytes every reporting interval
+ *   (`IstioMetrics.periodic`, Envoy's `tcp_reporting_duration`), and `close` adds the rest:
+ *   the counters grow while the connection is open, and sum to its totals at the end.
  * - Telemetry settings are those of the connection's config and destination; tag expressions
  *   are evaluated at open (only connection attributes exist), the access log at close with
  *   Envoy's TCP line (no request: `"- - -"`, response code 0).
@@ -56,11 +59,13 @@ export interface TcpConnection {
   readonly telemetry?: CompiledTelemetry;
   /** The CONNECT target, the downstream local address in the access log. */
   readonly target?: { readonly address: string; readonly port: number };
+  /** Bytes so far, read at each periodic report; without it bytes are reported at close. */
+  readonly bytes?: () => TcpTotals;
 }
 
 /** An open connection's record. */
 export interface TcpRecord {
-  /** Counts the close and the bytes each way; only the first call counts. */
+  /** Counts the close and the bytes each way (totals of the connection); only the first call counts. */
   close(totals: TcpTotals): void;
 }
 
@@ -90,11 +95,23 @@ export function recordTcp(
     ? openSeries(metrics, connection, settings, facts)
     : undefined;
   let closed = false;
+  let sent = 0, received = 0;
+  const added = (totals: TcpTotals): TcpTotals => {
+    const delta = { sent: totals.sent - sent, received: totals.received - received };
+    sent = totals.sent;
+    received = totals.received;
+    return delta;
+  };
+  const bytes = connection.bytes;
+  const stop = series && bytes
+    ? metrics.periodic.add(() => metrics.reportTcp(series, added(bytes())))
+    : undefined;
   return {
     close(totals) {
       if (closed) return;
       closed = true;
-      if (series) metrics.closeTcp(series, totals);
+      stop?.();
+      if (series) metrics.closeTcp(series, added(totals));
       if (accessLogs) writeLogs(accessLogs, settings, facts, totals, metrics);
     },
   };

@@ -15,6 +15,10 @@
  * - Telemetry `tracing` of the request's destination applies: its `randomSamplingPercentage`
  *   replaces the proxy's, `disableSpanReporting` keeps the context going but reports no span,
  *   and `customTags` (literal, environment, header) are added after Istio's tags.
+ * - With {@link TracingFilterOptions.sinkFor}, the span goes to the sink of the provider the
+ *   destination's Telemetry chose (`tracing[].providers`, else MeshConfig's default); when none
+ *   resolves the request is not traced at all, no context read or written (Istio: "no provider
+ *   resolved ⇒ tracing disabled").
  */
 import type { Filter, HttpContext } from "../http/mod.ts";
 import type { Destination, Endpoint, Service, Snapshot } from "../mesh/mod.ts";
@@ -76,9 +80,14 @@ export interface ProxyTags {
 }
 
 /** Options of {@link tracingFilter}. */
-export interface TracingFilterOptions {
-  /** Where finished spans go. */
+export interface TracingFilterOptions<S = TracingState> {
+  /** Where faults of tracing go, and finished spans unless {@link TracingFilterOptions.sinkFor} is given. */
   readonly sink: SpanSink;
+  /**
+   * The sink of the tracing provider a request's Telemetry chose; undefined turns tracing off
+   * for the request. @default every request's spans go to `sink`
+   */
+  readonly sinkFor?: (provider: string | undefined, state: S) => SpanSink | undefined;
   readonly proxy: ProxyTags;
   /** Chance to sample a request without a caller's decision, 0–100. @default 1 (Istio's) */
   readonly samplingPercentage?: number;
@@ -109,13 +118,16 @@ export interface TracingFilterOptions {
  * @returns The filter
  * @throws RangeError when the sampling percentage is not within 0–100
  */
-export function tracingFilter<S extends TracingState>(options: TracingFilterOptions): Filter<S> {
+export function tracingFilter<S extends TracingState>(
+  options: TracingFilterOptions<S>,
+): Filter<S> {
   const percentage = options.samplingPercentage ?? 1;
   if (!(percentage >= 0 && percentage <= 100)) {
     throw new RangeError(`Trace sampling must be a percentage from 0 to 100: got ${percentage}`);
   }
-  const tracer: Tracer = {
+  const tracer: Tracer<S> = {
     sink: options.sink,
+    sinkFor: options.sinkFor,
     percentage,
     b3: options.b3 ?? false,
     maxPath: options.maxPathTagLength ?? 256,
@@ -140,8 +152,9 @@ export function tracingFilter<S extends TracingState>(options: TracingFilterOpti
 }
 
 /** What every request of one filter shares. */
-interface Tracer {
+interface Tracer<S> {
   readonly sink: SpanSink;
+  readonly sinkFor?: (provider: string | undefined, state: S) => SpanSink | undefined;
   readonly percentage: number;
   readonly b3: boolean;
   readonly maxPath: number;
@@ -156,24 +169,27 @@ interface Tracer {
 /** Reads the caller's context, decides, writes ours upstream; a span only when sampled. */
 function begin<S extends TracingState>(
   ctx: HttpContext<S>,
-  tracer: Tracer,
+  tracer: Tracer<S>,
 ): ServerSpan<S> | undefined {
   const headers = ctx.request.head.headers;
   const settings = (ctx.state.config.telemetry ?? DEFAULT_TELEMETRY).lookup(ctx.state.destination)
     .tracing;
+  const sink = tracer.sinkFor ? tracer.sinkFor(settings.provider, ctx.state) : tracer.sink;
+  if (!sink) return undefined;
   const incoming = extractTrace(headers, tracer);
   const sampled = decideSampling(incoming, settings.sampling ?? tracer.percentage, tracer.random);
   const context = serverContext(incoming, sampled, tracer.ids);
   injectTrace(headers, context, tracer);
   if (!sampled || settings.disableSpanReporting) return undefined;
-  return new ServerSpan(ctx, tracer, context, incoming, settings);
+  return new ServerSpan(ctx, tracer, sink, context, incoming, settings);
 }
 
 /** One sampled request's span, from the request head to the end of the response. */
 class ServerSpan<S extends TracingState> {
   readonly grpc: boolean;
   readonly #ctx: HttpContext<S>;
-  readonly #tracer: Tracer;
+  readonly #tracer: Tracer<S>;
+  readonly #sink: SpanSink;
   readonly #context: ServerContext;
   readonly #traceState?: string;
   readonly #request = new BodyMeter(false);
@@ -181,12 +197,14 @@ class ServerSpan<S extends TracingState> {
 
   constructor(
     ctx: HttpContext<S>,
-    tracer: Tracer,
+    tracer: Tracer<S>,
+    sink: SpanSink,
     context: ServerContext,
     incoming: IncomingTrace,
     settings: TracingSettings,
   ) {
     this.#ctx = ctx;
+    this.#sink = sink;
     this.#settings = settings;
     this.#tracer = tracer;
     this.#context = context;
@@ -201,7 +219,7 @@ class ServerSpan<S extends TracingState> {
     const t = this.#tracer;
     const c = this.#context;
     try {
-      t.sink.add({
+      this.#sink.add({
         traceId: c.traceId,
         spanId: c.spanId,
         parentSpanId: c.parentSpanId,

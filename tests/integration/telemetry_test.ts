@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import http2, { type ClientHttp2Session } from "node:http2";
 import { startMesh, type TestMesh } from "../fixtures/mesh.ts";
 import { roundTrip, text } from "../fixtures/streams.ts";
-import { HTTP_LABELS, TCP_LABELS } from "../../telemetry/mod.ts";
+import { HTTP_LABELS, MESSAGE_LABELS, TCP_LABELS } from "../../telemetry/mod.ts";
 import {
   type Backends,
   echoHandler,
@@ -224,12 +224,19 @@ Deno.test("waypoint /stats/prometheus after a scripted mix has the Envoy waypoin
     ]);
     for (const s of all.filter((s) => s.name.startsWith("istio_"))) {
       const names = s.labels.map(([n]) => n).filter((n) => n !== "le");
-      assert.deepEqual(names, s.name.startsWith("istio_tcp_") ? TCP_LABELS : HTTP_LABELS, s.name);
+      const expected = s.name.startsWith("istio_tcp_")
+        ? TCP_LABELS
+        : s.name.endsWith("_messages_total")
+        ? MESSAGE_LABELS
+        : HTTP_LABELS;
+      assert.deepEqual(names, expected, s.name);
       assert.equal(label(s, "reporter"), "waypoint");
       assert.equal(label(s, "source_principal"), "spiffe://cluster.local/ns/ns1/sa/client");
       assert.equal(label(s, "destination_service"), ECHO);
       assert.equal(label(s, "destination_service_namespace"), "ns1");
-      assert.equal(label(s, "connection_security_policy"), "mutual_tls");
+      if (expected !== MESSAGE_LABELS) {
+        assert.equal(label(s, "connection_security_policy"), "mutual_tls");
+      }
     }
     const ok = requests.find((s) =>
       label(s, "response_code") === "200" && label(s, "request_protocol") === "http"

@@ -8,8 +8,24 @@ import {
   compileTelemetry,
   DEFAULT_JSON_LABELS,
   DEFAULT_PROVIDERS,
+  type LogRecord,
 } from "../../telemetry/mod.ts";
 import { connection, endpointOf, Harness, request, type TestState } from "./_helpers.ts";
+
+/** A record with a code and flags, no request and nothing counted. */
+function bareRecord(code: number, flags = "-"): LogRecord {
+  return {
+    startMs: 0,
+    code,
+    flags,
+    bytesReceived: 0,
+    bytesSent: 0,
+    durationMs: 0,
+    requestHeader: () => undefined,
+    responseHeader: () => undefined,
+    responseTrailer: () => undefined,
+  };
+}
 
 /** 2024-05-01T12:00:00.000Z: the start of every request here (the test clock starts at 0). */
 const EPOCH = Date.UTC(2024, 4, 1, 12, 0, 0);
@@ -178,17 +194,7 @@ Deno.test("AccessLogs drops and counts lines when the queue is full, never block
       },
     }),
   });
-  const record = {
-    startMs: 0,
-    code: 200,
-    flags: "-",
-    bytesReceived: 0,
-    bytesSent: 0,
-    durationMs: 0,
-    requestHeader: () => undefined,
-    responseHeader: () => undefined,
-    responseTrailer: () => undefined,
-  };
+  const record = bareRecord(200);
   // Lines wait for the end of this event-loop turn: two fill the queue, three are dropped.
   for (let i = 0; i < 5; i++) logs.write("envoy", { ...record, code: 200 + i });
   assert.equal(logs.dropped, 3);
@@ -208,17 +214,7 @@ Deno.test("AccessLogs appends to a file path shared by two providers", async () 
       { name: "a", path, text: "a %RESPONSE_CODE%" },
       { name: "b", path, labels: { code: "%RESPONSE_CODE%" } },
     ]);
-    const record = {
-      startMs: 0,
-      code: 503,
-      flags: "UF",
-      bytesReceived: 0,
-      bytesSent: 0,
-      durationMs: 0,
-      requestHeader: () => undefined,
-      responseHeader: () => undefined,
-      responseTrailer: () => undefined,
-    };
+    const record = bareRecord(503, "UF");
     logs.write("a", record);
     logs.write("b", record);
     logs.write("unknown", record);
@@ -228,4 +224,40 @@ Deno.test("AccessLogs appends to a file path shared by two providers", async () 
   } finally {
     await Deno.remove(path);
   }
+});
+
+Deno.test("AccessLogs.update() follows a MeshConfig reload: new formats and paths, old files closed", async () => {
+  const files = new Map<string, string[]>();
+  const closed: string[] = [];
+  const logs = new AccessLogs([{ name: "a", path: "/one", text: "one %RESPONSE_CODE%" }], {
+    open: (path) => {
+      files.set(path, []);
+      return {
+        write: (b: Uint8Array) => {
+          files.get(path)!.push(new TextDecoder().decode(b));
+          return Promise.resolve(b.length);
+        },
+        close: () => closed.push(path),
+      };
+    },
+  });
+  const record = bareRecord(200);
+  logs.write("a", record);
+  await logs.update([
+    { name: "a", path: "/two", text: "two %RESPONSE_CODE%" },
+    { name: "b", path: "/two", labels: { code: "%RESPONSE_CODE%" } },
+  ]);
+  logs.write("a", record);
+  logs.write("b", record);
+  await logs.drain();
+  assert.deepEqual(files.get("/one"), ["one 200\n"], "queued lines are written before the close");
+  assert.deepEqual(closed, ["/one"]);
+  assert.deepEqual(files.get("/two"), ['two 200\n{"code":200}\n']);
+  assert.throws(
+    () => logs.update([{ name: "c", path: "/two", text: "%NOPE%" }]),
+    /envoyFileAccessLog provider c: %NOPE% is not a supported command operator/,
+  );
+  logs.write("b", record);
+  await logs.drain();
+  assert.equal(files.get("/two")!.join("").split("\n").length, 4, "a bad update changes nothing");
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { bytesBody, type Filter, HeaderMap, LocalReply, readAll } from "../../http/mod.ts";
 import {
   HTTP_LABELS,
+  MESSAGE_LABELS,
   prometheusRenderer,
   prometheusStream,
   recordTcp,
@@ -148,7 +149,11 @@ Deno.test("prometheusRenderer() writes Istio's names with labels in Envoy's orde
   for (const s of samples(text)) {
     const base = s.name.replace(/_(bucket|sum|count)$/, "");
     names.add(base);
-    const expected = base.startsWith("istio_tcp_") ? TCP_LABELS : HTTP_LABELS;
+    const expected = base.startsWith("istio_tcp_")
+      ? TCP_LABELS
+      : base.endsWith("_messages_total")
+      ? MESSAGE_LABELS
+      : HTTP_LABELS;
     const labels = s.name.endsWith("_bucket") ? s.labels.slice(0, -1) : s.labels;
     assert.deepEqual(labels, expected, s.line);
     assert.match(s.line, /^[^{]+\{reporter="waypoint",/, s.line);

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { parseConfigText } from "../../mesh/mod.ts";
-import { AccessLogs, compileTelemetry, DEFAULT_PROVIDERS, recordTcp } from "../../telemetry/mod.ts";
+import {
+  AccessLogs,
+  compileTelemetry,
+  DEFAULT_PROVIDERS,
+  IstioMetrics,
+  recordTcp,
+} from "../../telemetry/mod.ts";
 import { endpointOf, Harness, MESH, PRODUCTPAGE_ID, serviceDestination } from "./_helpers.ts";
 
 const DB = {
@@ -102,4 +108,49 @@ spec:
     l.startsWith("istio_tcp_connections_closed_total{")
   );
   assert.match(closed[0], /source_principal="spiffe/);
+});
+
+/** Polls `read` until it gives `want` (reports come from a timer); bounded. */
+async function until(read: () => Promise<number | undefined>, want: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (await read() === want) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.equal(await read(), want);
+}
+
+Deno.test("recordTcp() reports an open connection's new bytes every interval and the rest at close", async () => {
+  const metrics = new IstioMetrics({ cluster: "Kubernetes", reportIntervalMs: 5 });
+  const live = { sent: 10, received: 20 };
+  const record = recordTcp(metrics, { ...DB, endpoint: endpointOf("db"), bytes: () => live });
+  const read = (name: string) => async () => value(await metrics.registry.renderText(), name, "-");
+  await until(read("istio_tcp_sent_bytes_total"), 10);
+  assert.equal(await read("istio_tcp_received_bytes_total")(), 20);
+  assert.equal(await read("istio_tcp_connections_opened_total")(), 1);
+  assert.equal(await read("istio_tcp_connections_closed_total")(), 0, "still open");
+  live.sent = 15;
+  await until(read("istio_tcp_sent_bytes_total"), 15);
+  record.close({ sent: 40, received: 25 });
+  assert.equal(await read("istio_tcp_sent_bytes_total")(), 40, "totals at close");
+  assert.equal(await read("istio_tcp_received_bytes_total")(), 25);
+  assert.equal(await read("istio_tcp_connections_closed_total")(), 1);
+  assert.equal(metrics.periodic.size, 0, "a closed connection leaves the timer");
+});
+
+Deno.test("PeriodicReports runs every open report from one timer and stops with the last", async () => {
+  const metrics = new IstioMetrics({ reportIntervalMs: 5 });
+  const runs = new Array(100).fill(0);
+  const stops = runs.map((_, i) => metrics.periodic.add(() => runs[i]++));
+  const failing = metrics.periodic.add(() => {
+    throw new Error("a bug");
+  });
+  for (let i = 0; i < 500 && runs.some((n) => n === 0); i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.ok(runs.every((n) => n > 0), "every report ran although one threw");
+  assert.ok(metrics.periodic.failures > 0);
+  for (const stop of [...stops, failing]) stop();
+  stops[0]();
+  // The test's op sanitizer fails the test if the interval were still set.
+  assert.equal(metrics.periodic.size, 0);
 });
