@@ -52,13 +52,12 @@ export function serviceEndpoints(
 ): EndpointDraft[] {
   const slices = context.slices.get(`${service.namespace}/${service.name}`);
   if (slices) return dedupe(slices.flatMap((slice) => sliceEndpoints(slice, port, context)));
+  // No dedupe: one endpoint per workload, and no two workloads share a primary address.
   const selector = service.resource.spec?.selector;
-  return dedupe(
-    context.selectable.select(service.namespace, selector).flatMap((candidate) => {
-      const target = serviceTargetPort(candidate, port);
-      return target === undefined ? [] : [fromCandidate(candidate, target)];
-    }),
-  );
+  return context.selectable.select(service.namespace, selector).flatMap((candidate) => {
+    const target = serviceTargetPort(candidate, port);
+    return target === undefined ? [] : [fromCandidate(candidate, target)];
+  });
 }
 
 /**
@@ -90,13 +89,12 @@ export function serviceEntryEndpoints(
       return [{ endpoint, ready: true }];
     }));
   }
+  // No dedupe, as for a Service selector.
   const selector = spec.workloadSelector?.labels;
-  return dedupe(
-    context.selectable.select(entry.namespace, selector).map((candidate) => {
-      const ports = candidate.ref.kind === "WorkloadEntry" ? candidate.namedPorts : undefined;
-      return fromCandidate(candidate, namedPort(ports, port.name) ?? fallback);
-    }),
-  );
+  return context.selectable.select(entry.namespace, selector).map((candidate) => {
+    const ports = candidate.ref.kind === "WorkloadEntry" ? candidate.namedPorts : undefined;
+    return fromCandidate(candidate, namedPort(ports, port.name) ?? fallback);
+  });
 }
 
 function sliceEndpoints(

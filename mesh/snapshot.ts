@@ -134,19 +134,15 @@ function finishWorkloads(
   services: readonly BuiltService[],
 ): [string, Workload][] {
   const protocols = new Map<string, Map<number, PortProtocol>>();
-  const ordered = [...services].sort((a, b) =>
-    compare(
-      `${a.service.namespace}/${a.service.name}`,
-      `${b.service.namespace}/${b.service.name}`,
-    ) ||
-    compare(a.service.kind, b.service.kind)
-  );
-  for (const { service, endpoints } of ordered) {
+  const ordered = services
+    .map((built) => ({ built, key: `${built.service.namespace}/${built.service.name}` }))
+    .sort((a, b) => compare(a.key, b.key) || compare(a.built.service.kind, b.built.service.kind));
+  for (const { built: { service, endpoints } } of ordered) {
     service.ports.forEach((port, i) => {
       for (const { endpoint } of endpoints[i]) {
-        const ports = protocols.get(endpoint.address) ?? new Map<number, PortProtocol>();
+        let ports = protocols.get(endpoint.address);
+        if (ports === undefined) protocols.set(endpoint.address, ports = new Map());
         if (!ports.has(endpoint.port)) ports.set(endpoint.port, port.protocol);
-        protocols.set(endpoint.address, ports);
       }
     });
   }
