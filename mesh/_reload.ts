@@ -125,26 +125,56 @@ export class ReloadScheduler {
   }
 }
 
-/** Logs a reload: every problem as a warning line, then the outcome. */
-export function reportLoad<T extends { readonly version: number }>(
-  result: WatchLoad<T>,
-  logger: Logger,
-): void {
-  for (const p of result.problems) {
-    logger.warn("Config problem", {
-      severity: p.severity,
-      where: p.where,
-      resource: p.resource,
-      message: p.message,
-    });
+/**
+ * Logs each load's outcome. A problem is logged when it first appears; later loads that still
+ * have it only count it, so a cluster whose Pods churn does not repeat the same warnings on every
+ * rebuild.
+ */
+export class LoadReporter {
+  readonly #logger: Logger;
+  #seen = new Set<string>();
+
+  constructor(logger: Logger) {
+    this.#logger = logger;
   }
-  if (result.applied) {
-    logger.info("Config reloaded", { version: result.snapshot.version });
-  } else {
-    const errors = result.problems.filter((p) => p.severity === "error").length;
-    logger.warn("Config reload rejected, keeping the last good snapshot", {
-      version: result.snapshot.version,
-      errors,
-    });
+
+  /** Takes problems shown elsewhere (the first load's, which the CLI prints) as reported. */
+  remember(problems: readonly Problem[]): void {
+    this.#seen = new Set(problems.map(problemKey));
   }
+
+  /** Logs new problems, the count of repeated ones, and whether the load was applied. */
+  report<T extends { readonly version: number }>(result: WatchLoad<T>): void {
+    const seen = new Set<string>();
+    let repeated = 0;
+    for (const p of result.problems) {
+      const key = problemKey(p);
+      seen.add(key);
+      if (this.#seen.has(key)) {
+        repeated++;
+        continue;
+      }
+      this.#logger.warn("Config problem", {
+        severity: p.severity,
+        where: p.where,
+        resource: p.resource,
+        message: p.message,
+      });
+    }
+    this.#seen = seen;
+    if (repeated > 0) this.#logger.info("Config problems reported before", { count: repeated });
+    if (result.applied) {
+      this.#logger.info("Config reloaded", { version: result.snapshot.version });
+    } else {
+      const errors = result.problems.filter((p) => p.severity === "error").length;
+      this.#logger.warn("Config reload rejected, keeping the last good snapshot", {
+        version: result.snapshot.version,
+        errors,
+      });
+    }
+  }
+}
+
+function problemKey(p: Problem): string {
+  return `${p.severity}|${p.where}|${p.resource}|${p.message}`;
 }

@@ -16,8 +16,8 @@ import type { BuildOptions } from "./snapshot.ts";
 import {
   applyLoad,
   type ConfigWatch,
+  LoadReporter,
   ReloadScheduler,
-  reportLoad,
   type SnapshotBuilder,
   toBuilder,
   type WatchHooks,
@@ -48,9 +48,11 @@ export async function watchConfig<T extends { readonly version: number } = Snaps
   const load = async () => applyLoad(await readConfig(paths), builder, holder);
   const initial = await load();
   hooks.onLoad?.(initial);
+  const reporter = new LoadReporter(logger);
+  reporter.remember(initial.problems);
   const reload = async () => {
     const result = await load();
-    reportLoad(result, logger);
+    reporter.report(result);
     hooks.onLoad?.(result);
   };
   const watchers = await openWatchers(paths);

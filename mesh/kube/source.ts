@@ -19,8 +19,8 @@ import type { BuildOptions } from "../snapshot.ts";
 import {
   applyLoad,
   type ConfigWatch,
+  LoadReporter,
   ReloadScheduler,
-  reportLoad,
   type SnapshotBuilder,
   toBuilder,
   type WatchHooks,
@@ -72,12 +72,13 @@ export async function watchKubernetes<T extends { readonly version: number } = S
     const result = applyLoad({ documents: documentsOf(informers), problems: [] }, builder, holder);
     return { ...result, problems: result.problems.map(withoutLine) };
   };
+  const reporter = new LoadReporter(logger);
   const scheduler = new ReloadScheduler(
     // async: a builder that throws becomes a logged rejection, not an uncaught timer error.
     // deno-lint-ignore require-await
     async () => {
       const result = load();
-      reportLoad(result, logger);
+      reporter.report(result);
       hooks.onLoad?.(result);
     },
     hooks.debounceMs ?? 100,
@@ -106,6 +107,7 @@ export async function watchKubernetes<T extends { readonly version: number } = S
   try {
     await allSynced(informers, options.syncTimeoutMs ?? 120_000);
     initial = load();
+    reporter.remember(initial.problems);
   } catch (error) {
     await stop();
     throw error;

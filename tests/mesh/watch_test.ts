@@ -149,3 +149,28 @@ Deno.test("watchConfig() reports errors of the first load without replacing the 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("watchConfig() logs a problem once while it stays, and again after it was fixed", async () => {
+  await withWatch((dir) => dir, async ({ file, loads, logger, lines }) => {
+    await loads.until(() => true);
+    const problemLines = async () => {
+      await logger.drain();
+      return lines.filter((l) => l.msg === "Config problem" && l.severity === "error").length;
+    };
+    await Deno.writeTextFile(file, INVALID);
+    await loads.until((l) => !l.applied);
+    assert.equal(await problemLines(), 1);
+
+    // Same problem, another reload (a comment changes the text, not the meaning).
+    await Deno.writeTextFile(file, INVALID + "\n# touched\n");
+    await loads.until((l) => !l.applied);
+    assert.equal(await problemLines(), 1);
+    assert.ok(lines.some((l) => l.msg === "Config problems reported before" && l.count === 1));
+
+    await Deno.writeTextFile(file, VALID_A);
+    await loads.until((l) => l.applied);
+    await Deno.writeTextFile(file, INVALID);
+    await loads.until((l) => !l.applied);
+    assert.equal(await problemLines(), 2);
+  });
+});
