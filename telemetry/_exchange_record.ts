@@ -15,7 +15,7 @@ import { hostOf } from "./mesh_labels.ts";
 /** The request state the record reads; the proxy's `RequestState` has it. */
 export interface RecordState {
   readonly destination: Destination;
-  readonly peer: { readonly identity: string };
+  readonly peer: { readonly identity: string; readonly sni?: string };
   readonly client: string;
   readonly requestId?: string;
   /** The CONNECT target, as the downstream local address. */
@@ -97,6 +97,9 @@ export class HttpRecord<S extends RecordState> implements LogRecord, CelAttribut
   }
   get peerSan(): string | undefined {
     return this.#ctx.state.peer.identity || undefined;
+  }
+  get requestedServerName(): string | undefined {
+    return this.#ctx.state.peer.sni;
   }
   get routeName(): string {
     const r = this.#ctx.state.route?.rule.route;

@@ -36,6 +36,10 @@ export interface LogRecord {
   readonly downstreamLocal?: string;
   readonly downstreamRemote?: string;
   readonly peerSan?: string;
+  /** The SNI of the downstream (HBONE) TLS connection. */
+  readonly requestedServerName?: string;
+  /** Why the proxy closed the connection (TCP: the RBAC denial). */
+  readonly terminationDetails?: string;
   readonly routeName?: string;
   readonly grpcStatus?: string;
   readonly attempts?: number;
@@ -110,7 +114,7 @@ const OPERATORS: Readonly<Record<string, Operator>> = {
   RESPONSE_CODE: (r) => r.code,
   RESPONSE_FLAGS: (r) => r.flags,
   RESPONSE_CODE_DETAILS: (r) => r.details,
-  CONNECTION_TERMINATION_DETAILS: () => undefined,
+  CONNECTION_TERMINATION_DETAILS: (r) => r.terminationDetails,
   UPSTREAM_TRANSPORT_FAILURE_REASON: (r) => r.upstreamFailure,
   BYTES_RECEIVED: (r) => r.bytesReceived,
   BYTES_SENT: (r) => r.bytesSent,
@@ -118,13 +122,15 @@ const OPERATORS: Readonly<Record<string, Operator>> = {
   UPSTREAM_HOST: (r) => r.upstreamHost,
   UPSTREAM_CLUSTER: (r) => r.upstreamCluster,
   UPSTREAM_CLUSTER_RAW: (r) => r.upstreamCluster,
-  // The upstream connection is a tunnel stream; Envoy's internal listener address has no twin.
+  // Envoy's waypoint reaches its upstream through the internal `connect_originate` listener, so
+  // its value is no socket address; ours would be the pooled tunnel's TLS socket, which the HTTP
+  // pool does not hand to the request.
   UPSTREAM_LOCAL_ADDRESS: () => undefined,
   DOWNSTREAM_LOCAL_ADDRESS: (r) => r.downstreamLocal,
   DOWNSTREAM_REMOTE_ADDRESS: (r) => r.downstreamRemote,
   DOWNSTREAM_PEER_URI_SAN: (r) => r.peerSan,
-  // The inner connection carries no TLS of its own.
-  REQUESTED_SERVER_NAME: () => undefined,
+  // The HBONE connection's SNI (Envoy's waypoint logs `-`: its inner connection has no TLS).
+  REQUESTED_SERVER_NAME: (r) => r.requestedServerName,
   ROUTE_NAME: (r) => r.routeName,
   GRPC_STATUS: (r) => r.grpcStatus,
   UPSTREAM_REQUEST_ATTEMPT_COUNT: (r) => r.attempts,

@@ -61,6 +61,12 @@ export interface TcpConnection {
   readonly target?: { readonly address: string; readonly port: number };
   /** Bytes so far, read at each periodic report; without it bytes are reported at close. */
   readonly bytes?: () => TcpTotals;
+  /** The SNI of the downstream TLS connection. */
+  readonly sni?: string;
+  /** Why the upstream connect failed (`%UPSTREAM_TRANSPORT_FAILURE_REASON%`). */
+  readonly failure?: string;
+  /** Why the connection was closed by us (`%CONNECTION_TERMINATION_DETAILS%`). */
+  readonly termination?: string;
 }
 
 /** An open connection's record. */
@@ -201,6 +207,9 @@ class TcpFacts implements CelAttributes {
       downstreamLocal: c.target ? nodeOf(c.target.address, c.target.port) : undefined,
       downstreamRemote: c.client,
       peerSan: c.identity || undefined,
+      requestedServerName: c.sni,
+      upstreamFailure: c.failure,
+      terminationDetails: c.termination,
       requestHeader: none,
       responseHeader: none,
       responseTrailer: none,

@@ -69,6 +69,7 @@ async function logLine(
   provider: Omit<AccessLogProvider, "name" | "path">,
   inner: Filter<TestState>,
   fields: [string, string][] = [],
+  sni?: string,
 ): Promise<string> {
   const lines: string[] = [];
   const logs = new AccessLogs([{ name: "envoy", path: "/dev/stdout", ...provider }], {
@@ -81,7 +82,9 @@ async function logLine(
   });
   const h = new Harness(undefined, { accessLogs: logs, timeOrigin: EPOCH });
   const reviews = connection({ service: "reviews", telemetry: LOG_ALL });
-  await h.send(reviews(), request("POST", "/reviews/1?x=1", fields), inner, {
+  const state = reviews();
+  const peer = sni === undefined ? state.peer : { ...state.peer, sni };
+  await h.send({ ...state, peer }, request("POST", "/reviews/1?x=1", fields), inner, {
     durationMs: 12.7,
     body: new TextEncoder().encode('{"a":1}'),
   });
@@ -260,4 +263,10 @@ Deno.test("AccessLogs.update() follows a MeshConfig reload: new formats and path
   logs.write("b", record);
   await logs.drain();
   assert.equal(files.get("/two")!.join("").split("\n").length, 4, "a bad update changes nothing");
+});
+
+Deno.test("AccessLogs writes the SNI of the downstream HBONE connection as %REQUESTED_SERVER_NAME%", async () => {
+  const format = { text: "%REQUESTED_SERVER_NAME% %UPSTREAM_LOCAL_ADDRESS%" };
+  assert.equal(await logLine(format, upstream(200, "ok"), [], "waypoint.ns1"), "waypoint.ns1 -\n");
+  assert.equal(await logLine(format, upstream(200, "ok")), "- -\n");
 });

@@ -3,6 +3,7 @@ import { parseConfigText } from "../../mesh/mod.ts";
 import {
   AccessLogs,
   compileTelemetry,
+  DEFAULT_JSON_LABELS,
   DEFAULT_PROVIDERS,
   IstioMetrics,
   recordTcp,
@@ -153,4 +154,51 @@ Deno.test("PeriodicReports runs every open report from one timer and stops with 
   stops[0]();
   // The test's op sanitizer fails the test if the interval were still set.
   assert.equal(metrics.periodic.size, 0);
+});
+
+Deno.test("recordTcp() logs the downstream SNI, why the upstream failed and why we closed", async () => {
+  const { documents } = parseConfigText(
+    `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: { name: logs, namespace: istio-system }
+spec:
+  accessLogging: [{ providers: [{ name: json }] }]`,
+    "logs.yaml",
+  );
+  const providers = {
+    ...DEFAULT_PROVIDERS,
+    accessLog: new Set(["json"]),
+    all: new Set(["prometheus", "json"]),
+  };
+  const { telemetry } = compileTelemetry(documents, {
+    self: { namespace: "mesh", name: "waypoint" },
+    rootNamespace: "istio-system",
+    providers,
+  });
+  const lines: string[] = [];
+  const logs = new AccessLogs(
+    [{ name: "json", path: "/dev/stdout", labels: DEFAULT_JSON_LABELS }],
+    {
+      open: () => ({
+        write: (b: Uint8Array) => {
+          lines.push(new TextDecoder().decode(b));
+          return Promise.resolve(b.length);
+        },
+      }),
+    },
+  );
+  const { metrics } = new Harness();
+  const closed = { sent: 0, received: 0 };
+  const base = { ...DB, telemetry, sni: "db.mesh.svc.cluster.local" };
+  recordTcp(metrics, { ...base, flag: "UF", failure: "connect ECONNREFUSED" }, logs).close(closed);
+  const termination = "rbac_access_denied_matched_policy[ns[mesh]-policy[deny-db]-rule[0]]";
+  recordTcp(metrics, { ...base, termination }, logs).close(closed);
+  await logs.drain();
+  // Lines of one event-loop turn are written together.
+  const [failed, denied] = lines.join("").trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(failed.upstream_transport_failure_reason, "connect ECONNREFUSED");
+  assert.equal(failed.requested_server_name, "db.mesh.svc.cluster.local");
+  assert.equal(failed.connection_termination_details, null);
+  assert.equal(denied.connection_termination_details, termination);
+  assert.equal(denied.upstream_transport_failure_reason, null);
 });
