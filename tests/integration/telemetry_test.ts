@@ -18,6 +18,7 @@ import {
   startH2Backends,
   startHttpBackends,
 } from "./_l7.ts";
+import { freePort } from "../telemetry/_receivers.ts";
 
 const VIP = "127.0.26.1";
 const POD = { name: "echo-1", ip: "127.0.25.1" };
@@ -49,14 +50,6 @@ function grpcBackends(): Promise<H2Backends> {
       stream.end();
     });
   });
-}
-
-/** A free port on a loopback address (for a tool that cannot report the port it bound). */
-function freePort(hostname: string): number {
-  const l = Deno.listen({ hostname, port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 const POLICY_AND_ROUTES = `---
