@@ -45,10 +45,9 @@ import {
   AccessLogs,
   IstioMetrics,
   metricsFilter,
-  OtlpExporter,
-  otlpUrl,
   processMetrics,
   prometheusStream,
+  TraceExporters,
   tracingFilter,
 } from "../telemetry/mod.ts";
 import { compose } from "../http/mod.ts";
@@ -118,11 +117,20 @@ export interface RunOptions {
   readonly tunnel?: Partial<TunnelConfig>;
   /** Tracing choices; the provider itself comes from the MeshConfig. */
   readonly tracing?: TracingRunOptions;
+  /**
+   * Time between the reports of open TCP connections and gRPC streams (Istio's stats filter
+   * `tcp_reporting_duration`). @default 5000
+   */
+  readonly metricsReportIntervalMs?: number;
 }
 
 /** How `run` traces requests. */
 export interface TracingRunOptions {
-  /** An `opentelemetry` provider of the MeshConfig. @default `defaultProviders.tracing[0]` */
+  /**
+   * An `opentelemetry` provider of the MeshConfig, used where no Telemetry names one (it
+   * replaces `defaultProviders.tracing`, also in reloaded MeshConfigs).
+   * @default `defaultProviders.tracing[0]`
+   */
   readonly provider?: string;
   /** Percentage of requests without a caller's decision to sample, 0–100. @default 1 */
   readonly sampling?: number;
@@ -143,8 +151,8 @@ export interface Waypoint {
   /** The CA-backed identity's renewal (stats for metrics), when `ca` was given. */
   readonly ca?: CaIdentity;
   readonly pool: HbonePool;
-  /** The span exporter, when a tracing provider is configured. */
-  readonly traceExporter?: OtlpExporter;
+  /** The span exporters, one per tracing provider in use. */
+  readonly traces: TraceExporters;
   readonly admin: readonly ServedApp[];
   /** Readiness false, stop accepting, GOAWAY, wait up to `graceMs`, then release everything. */
   close(graceMs?: number): Promise<void>;
@@ -170,11 +178,11 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
       trustDomain: options.trustDomain,
     });
   }
-  const meshConfig = options.meshConfig
-    ? await readMeshConfig(options.meshConfig)
-    : DEFAULT_MESH_CONFIG;
+  const meshConfig = withTraceDefault(
+    options.meshConfig ? await readMeshConfig(options.meshConfig) : DEFAULT_MESH_CONFIG,
+    options.tracing?.provider,
+  );
   for (const warning of meshConfig.warnings) log.warn("MeshConfig setting ignored", { warning });
-  const traceProvider = tracingProvider(options, meshConfig);
   const meshOptions = {
     namespace: options.namespace,
     name: options.name,
@@ -193,7 +201,8 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
           kubeconfig: options.kubernetes.kubeconfig,
           meshConfigMap: options.meshConfig ? false : {},
         },
-        (docs, version) => buildWithMeshConfigMap(docs, version, meshOptions, holder),
+        (docs, version) =>
+          buildWithMeshConfigMap(docs, version, meshOptions, holder, options.tracing?.provider),
         holder,
         { onLoad: countLoad },
       )
@@ -208,12 +217,18 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
     ca?.close();
     throw e;
   }
-  if (!watch.initial.applied) {
+  try {
+    if (!watch.initial.applied) {
+      const lines = watch.initial.problems.map(formatProblem).join("\n  ");
+      throw new Error(`Config has errors:\n  ${lines}`);
+    }
+    // After the first load: in Kubernetes mode the MeshConfig comes from the ConfigMap.
+    checkTracingProvider(options, holder.current.meshConfig);
+  } catch (e) {
     identity.close();
     ca?.close();
     await watch.close();
-    const lines = watch.initial.problems.map(formatProblem).join("\n  ");
-    throw new Error(`Config has errors:\n  ${lines}`);
+    throw e;
   }
   for (const p of watch.initial.problems) log.warn("Config problem", { ...p });
   // ztunnel sends nothing to a waypoint whose Gateway has no status address (hbone.md §3.1).
@@ -234,9 +249,20 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
   // Fetch remote key sets at load, so the first request of an issuer does not wait for them.
   jwks.prefetch(holder.current.authn.remotes);
   const unsubscribeJwks = holder.subscribe((next) => jwks.prefetch(next.authn.remotes));
-  const metrics = new IstioMetrics({ cluster: options.cluster ?? "Kubernetes" });
-  const accessLogs = new AccessLogs(meshConfig.accessLog.values());
-  const tracing = traceProvider && startTracing(options, traceProvider);
+  const metrics = new IstioMetrics({
+    cluster: options.cluster ?? "Kubernetes",
+    reportIntervalMs: options.metricsReportIntervalMs,
+  });
+  // Providers follow MeshConfig reloads (the `istio` ConfigMap in Kubernetes mode).
+  const accessLogs = new AccessLogs(holder.current.meshConfig.accessLog.values());
+  const traces = new TraceExporters({ serviceName: `${options.name}.${options.namespace}` });
+  const unsubscribeProviders = holder.subscribe((next, previous) => {
+    if (next.meshConfig === previous.meshConfig) return;
+    accessLogs.update(next.meshConfig.accessLog.values()).catch((e) =>
+      log.warn("Access log providers not updated", { reason: String(e) })
+    );
+    void traces.retain(next.meshConfig.tracing);
+  });
   const wasm = new WasmRuntime({
     loader: new ModuleFetcher(),
     httpCaller: wasmHttpCaller({ config: () => holder.current, upstreams, balancer }),
@@ -256,8 +282,8 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
   const chain = compose<RequestState>([
     // First, so that it also sees the requests that policies refuse; it also writes access logs.
     metricsFilter(metrics, { accessLogs }),
-    ...(tracing ? [tracing.filter] : []),
-    customAuthzFilter(new ExtAuthz({ providers: meshConfig.extAuthz, upstreams, balancer })),
+    tracing(options, traces),
+    customAuthzFilter(new ExtAuthz({ upstreams, balancer })),
     wasmFilter(wasm, "AUTHN"),
     authnFilter(jwks),
     wasmFilter(wasm, "AUTHZ"),
@@ -270,7 +296,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
   const handle = inboundHandler({
     config: () => holder.current,
     outbound,
-    http: { chain },
+    http: { chain, current: () => holder.current },
     metrics,
     accessLogs,
   });
@@ -285,7 +311,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
       ...options.devHttp,
       identity: options.devIdentity ?? `spiffe://${options.trustDomain}/ns/default/sa/default`,
       config: () => holder.current,
-      http: { chain },
+      http: { chain, current: () => holder.current },
     })
     : undefined;
   const sandwich = options.sandwich
@@ -305,7 +331,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
       certificateNotAfter: () => identity.current.notAfter,
       accessLogDropped: () => accessLogs.dropped,
       logDropped: () => log.dropped,
-      traces: tracing ? () => tracing.exporter.stats : undefined,
+      traces: () => traces.stats,
       registry: metrics.registry,
       recordFailures: () => metrics.recordFailures,
     }),
@@ -336,7 +362,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
     identity,
     ca,
     pool,
-    traceExporter: tracing?.exporter,
+    traces,
     admin,
     close: async (graceMs = 5_000) => {
       ready = false;
@@ -347,7 +373,8 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
       await sandwich?.close();
       await devHttp?.close();
       await hbone.close(graceMs);
-      await tracing?.exporter.close();
+      unsubscribeProviders();
+      await traces.close();
       await accessLogs.drain();
       accessLogs.close();
       upstreams.close();
@@ -363,21 +390,22 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
 
 /**
  * `buildConfig` with the MeshConfig of the watched `istio` ConfigMap when there is one, so that
- * editing it rebuilds the config (root namespace, path normalization, provider names, trust
- * domain aliases). A ConfigMap that does not parse is an error naming it: the last good config
- * stays. Pieces made once at start (ext_authz providers, tracing) keep the first MeshConfig.
+ * editing it rebuilds the config (root namespace, path normalization, providers of every kind,
+ * trust domain aliases). A ConfigMap that does not parse is an error naming it: the last good
+ * config stays. `--trace-provider` stays the tracing default of every MeshConfig.
  */
 function buildWithMeshConfigMap(
   docs: readonly SourceDoc[],
   version: number,
   meshOptions: Parameters<typeof buildConfig>[2],
   holder: SnapshotHolder<ProxyConfig>,
+  traceProvider: string | undefined,
 ): { snapshot: ProxyConfig; problems: Problem[] } {
   const found = meshConfigText(docs);
   if (!found) return buildConfig(docs, version, meshOptions);
   let meshConfig: MeshConfig;
   try {
-    meshConfig = parseMeshConfig(found.text, found.origin);
+    meshConfig = withTraceDefault(parseMeshConfig(found.text, found.origin), traceProvider);
   } catch (e) {
     const message = `MeshConfig (key mesh): ${(e as Error).message}`;
     return {
@@ -389,50 +417,48 @@ function buildWithMeshConfigMap(
   return buildConfig(docs, version, { ...meshOptions, meshConfig, trustDomainAliases: aliases });
 }
 
+/** MeshConfig with `--trace-provider` as its default tracing provider, when given. */
+function withTraceDefault(meshConfig: MeshConfig, provider: string | undefined): MeshConfig {
+  if (provider === undefined) return meshConfig;
+  const defaultProviders = { ...meshConfig.defaultProviders, tracing: [provider] };
+  return Object.freeze({ ...meshConfig, defaultProviders });
+}
+
 /**
- * The MeshConfig `opentelemetry` provider that `--trace-provider` names, else
- * `defaultProviders.tracing[0]`; none without one (Istio: "no provider resolved ⇒ tracing
- * disabled"), or with a warning when the default one cannot be used.
+ * Checks the default tracing provider: `--trace-provider` must name an `opentelemetry`
+ * provider with `http`; a MeshConfig default that cannot be used is a warning (Istio: "no
+ * provider resolved ⇒ tracing disabled").
  *
  * @throws Error when `--trace-provider` names no `opentelemetry` provider with `http`
  */
-function tracingProvider(options: RunOptions, meshConfig: MeshConfig) {
-  const chosen = options.tracing?.provider;
-  const name = chosen ?? meshConfig.defaultProviders.tracing[0];
-  if (!name) return undefined;
+function checkTracingProvider(options: RunOptions, meshConfig: MeshConfig): void {
+  const name = meshConfig.defaultProviders.tracing[0];
+  if (!name) return;
   const provider = meshConfig.tracing.get(name);
-  if (provider?.http) return { ...provider, http: provider.http };
+  if (provider?.http) {
+    log.info("Tracing", { provider: name, sampling: options.tracing?.sampling ?? 1 });
+    return;
+  }
   const reason = provider
     ? "exports with gRPC; only OTLP/HTTP (opentelemetry.http) is supported"
     : meshConfig.providerNames.includes(name)
     ? "is not an opentelemetry provider"
     : "is not among the MeshConfig's extensionProviders";
-  if (chosen) throw new Error(`Tracing provider "${name}" ${reason}`);
-  log.warn("Tracing is off", { provider: name, reason });
-  return undefined;
+  if (options.tracing?.provider) throw new Error(`Tracing provider "${name}" ${reason}`);
+  log.warn("Tracing is off by default", { provider: name, reason });
 }
 
 /**
- * The tracing filter and its exporter. Spans go to the collector with plain HTTP, not through
- * the mesh.
+ * The tracing filter: spans go to the exporter of the provider each request's Telemetry chose,
+ * under the request's MeshConfig, with plain HTTP, not through the mesh.
  */
-function startTracing(
-  options: RunOptions,
-  provider: NonNullable<ReturnType<typeof tracingProvider>>,
-) {
+function tracing(options: RunOptions, traces: TraceExporters) {
   const { namespace, name: gateway } = options;
-  const url = otlpUrl({ ...provider, path: provider.http.path });
-  const exporter = new OtlpExporter({
-    url,
-    // Istio's service cluster for the proxy: `<canonical name>.<namespace>`.
-    serviceName: `${gateway}.${namespace}`,
-    headers: provider.http.headers,
-    timeoutMs: provider.http.timeoutMs,
-  });
   const podIp = options.tracing?.podIp ?? options.hbone.hostname;
   const podName = options.tracing?.podName ?? gateway;
-  const filter = tracingFilter<RequestState>({
-    sink: exporter,
+  return tracingFilter<RequestState>({
+    sink: traces,
+    sinkFor: (provider, state) => traces.sinkFor(provider, state.config.meshConfig.tracing),
     samplingPercentage: options.tracing?.sampling,
     proxy: {
       nodeId: `waypoint~${podIp}~${podName}.${namespace}~${namespace}.svc.cluster.local`,
@@ -442,8 +468,6 @@ function startTracing(
       clusterId: options.cluster ?? "Kubernetes",
     },
   });
-  log.info("Tracing", { provider: provider.name, url, sampling: options.tracing?.sampling ?? 1 });
-  return { exporter, filter };
 }
 
 function addressText(a: HostPort): string {

@@ -40,6 +40,11 @@ export interface ProxyConfig {
   readonly telemetry: CompiledTelemetry;
   /** WasmPlugins by target and phase, in Istio's order. */
   readonly wasm: WasmPlugins;
+  /**
+   * The MeshConfig of this load: the extension providers a request uses (ext_authz, tracing,
+   * access logs) follow its reloads with the rest of the config.
+   */
+  readonly meshConfig: MeshConfig;
 }
 
 /** What the builder needs to know about this waypoint. */
@@ -96,6 +101,7 @@ export function buildConfig(
       authn: authn.authn,
       telemetry: telemetry.telemetry,
       wasm: wasm.plugins,
+      meshConfig,
     }),
     problems: [
       ...built.problems,

@@ -8,6 +8,8 @@
  *   names no status).
  * A failure to ask (no endpoint, timeout, transport error, non-zero `grpc-status`) denies with
  * `statusOnError` unless `failOpen`.
+ * Providers are read from the request's config (its MeshConfig), so an edited `istio` ConfigMap
+ * applies to the next request, together with the policies compiled against it.
  */
 import { EMPTY_BODY, HeaderMap, type HttpContext, readAll } from "../http/mod.ts";
 import { servicePortByHost } from "./service_lookup.ts";
@@ -46,7 +48,6 @@ export interface ExtAuthzVerdict {
 
 /** Inputs of {@link ExtAuthz}. */
 export interface ExtAuthzInputs {
-  readonly providers: ReadonlyMap<string, ExtAuthzProvider>;
   readonly upstreams: HttpUpstreams;
   readonly balancer: Balancer;
 }
@@ -69,7 +70,7 @@ export class ExtAuthz {
    * @returns The verdict; a failure to ask is a verdict too (`statusOnError` or `failOpen`)
    */
   async check(name: string, ctx: HttpContext<RequestState>): Promise<ExtAuthzVerdict> {
-    const provider = this.#inputs.providers.get(name);
+    const provider: ExtAuthzProvider | undefined = ctx.state.config.meshConfig.extAuthz.get(name);
     if (!provider) return failed(undefined, `provider ${name} is not an ext_authz provider`);
     const service = serviceOf(ctx.state.config.mesh, provider);
     const pick = this.#inputs.balancer.pick(service.endpoints);

@@ -23,11 +23,19 @@ import { splice } from "../tunnel/mod.ts";
 import { ipOf } from "./forwarded.ts";
 import { ensureRequestId, stripHopByHop } from "./http_headers.ts";
 import type { HttpCodec, HttpSession, RequestState } from "./http_state.ts";
+import type { ProxyConfig } from "./config.ts";
+import { bind } from "../mesh/mod.ts";
 
 /** What serving HTTP needs. */
 export interface HttpInputs {
   /** The composed chain, router last. */
   readonly chain: Filter<RequestState>;
+  /**
+   * The config in force now. With it, each request of a long-lived connection sees the latest
+   * config (a revoked ALLOW applies to the next request, not the next connection); without it the
+   * connection keeps the config it was accepted with.
+   */
+  readonly current?: () => ProxyConfig;
 }
 
 /**
@@ -42,7 +50,11 @@ export async function serveHttp(
   session: HttpSession,
   inputs: HttpInputs,
 ): Promise<void> {
-  const handler = (ex: Exchange) => handleExchange(ex, session, inputs);
+  let latest = session;
+  const handler = (ex: Exchange) => {
+    if (inputs.current) latest = refreshed(latest, inputs.current());
+    return handleExchange(ex, latest, inputs);
+  };
   if (session.codec === "h2c") await serveH2c(conn, handler);
   else await serveH1(conn, handler, { remote: parseNode(session.client) });
 }
@@ -127,6 +139,19 @@ function grpcReply(reply: LocalReply) {
   ]);
   if (message) headers.set("grpc-message", encodeURIComponent(message));
   return { head: { status: 200, headers }, body: EMPTY_BODY };
+}
+
+/**
+ * The session under a newer config: the target bound again, so that the destination (service,
+ * endpoints, policies' target) comes from the same config as the policies. A target that the new
+ * config no longer binds to us keeps the config it had: ztunnel sends its new connections
+ * elsewhere, and this one ends when its client closes it.
+ */
+function refreshed(session: HttpSession, config: ProxyConfig): HttpSession {
+  if (config === session.config) return session;
+  const binding = bind(config.mesh, session.target.address, session.target.port);
+  if (!binding.ok) return session;
+  return { ...session, config, destination: binding.destination };
 }
 
 function parseNode(node: string): { address: string; port: number } {

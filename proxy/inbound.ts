@@ -144,7 +144,7 @@ export function planInbound(
 
 /** What the inbound handler needs. */
 export interface InboundInputs {
-  /** The current config; read once per CONNECT. */
+  /** The current config; read once per CONNECT, and per request by HTTP when `http.current`. */
   readonly config: () => ProxyConfig;
   readonly outbound: Outbound;
   /** The HTTP chain, for HTTP ports and sniffed HTTP. */
@@ -233,13 +233,16 @@ async function relayTcp(
     destination: plan.destination,
     telemetry: config.telemetry,
     target: plan.target,
+    sni: request.peer.sni,
   };
   const meter = (extra: Partial<TcpConnection> = {}) =>
     inputs.metrics
       ? recordTcp(inputs.metrics, { ...facts, ...extra }, inputs.accessLogs)
       : undefined;
   if (!decision.allow) {
-    meter()?.close({ sent: 0, received: 0 });
+    // Envoy's network RBAC filter closes with these details.
+    const termination = `rbac_access_denied_matched_policy[${decision.policy ?? "none"}]`;
+    meter({ termination })?.close({ sent: 0, received: 0 });
     // ztunnel answers an L4 policy denial with 401 on the CONNECT; after a 200 we can only close.
     if (accepted) accepted.destroy();
     else request.refuse(401);
@@ -256,7 +259,11 @@ async function relayTcp(
   try {
     upstream = await inputs.outbound.connect(target, { client: plan.client, host: plan.host });
   } catch (e) {
-    meter({ flag: e instanceof NoEndpointError ? "UH" : "UF" })?.close({ sent: 0, received: 0 });
+    const failure = e instanceof Error ? e.message : String(e);
+    meter({ flag: e instanceof NoEndpointError ? "UH" : "UF", failure })?.close({
+      sent: 0,
+      received: 0,
+    });
     if (accepted) accepted.destroy();
     else request.refuse(503);
     log.warn("Upstream failed", {
@@ -268,13 +275,13 @@ async function relayTcp(
     });
     return;
   }
-  const tcp = meter({ endpoint: upstream.endpoint });
-  let sent = 0, received = 0;
+  // Counted as bytes flow: the periodic TCP report reads it while the splice runs.
+  const flow = { aToB: 0, bToA: 0 };
+  const bytes = () => ({ sent: flow.bToA, received: flow.aToB });
+  const tcp = meter({ endpoint: upstream.endpoint, bytes });
   try {
     if (request.gone) throw new Error("Client went away before the upstream answered");
-    const result = await splice(accepted ?? request.accept(), upstream.tunnel.stream);
-    sent = result.bToA;
-    received = result.aToB;
+    const result = await splice(accepted ?? request.accept(), upstream.tunnel.stream, flow);
     log.info("Connection closed", {
       ...record,
       destination: target.label,
@@ -289,7 +296,7 @@ async function relayTcp(
     upstream.tunnel.stream.destroy();
     log.warn("Connection aborted", { ...record, reason: e });
   } finally {
-    tcp?.close({ sent, received });
+    tcp?.close(bytes());
     upstream.done();
   }
 }

@@ -9,6 +9,7 @@ import {
   type AccessLogProvider,
   compileFormat,
   DEFAULT_JSON_LABELS,
+  type OtlpProvider,
   type TelemetryProviders,
 } from "../telemetry/mod.ts";
 
@@ -48,21 +49,7 @@ export type ExtAuthzProvider = ExtAuthzHttpProvider | ExtAuthzGrpcProvider;
  * An `opentelemetry` tracing provider. Spans are exported only with OTLP/HTTP: a provider
  * without `http` exports with gRPC in Istio, which we do not, so it has no `http` here.
  */
-export interface OtelTracingProvider {
-  readonly name: string;
-  /** `host` or `ns/host` of the collector. */
-  readonly service: string;
-  readonly port: number;
-  /** `http{path, timeout, headers}`; absent for a gRPC provider. */
-  readonly http?: {
-    /** @default "/v1/traces" */
-    readonly path: string;
-    /** @default 5 s */
-    readonly timeoutMs: number;
-    /** Fields added to each export, `envName` values read from the environment at load. */
-    readonly headers: readonly (readonly [string, string])[];
-  };
-}
+export type OtelTracingProvider = OtlpProvider;
 
 /** The MeshConfig fields in use. */
 export interface MeshConfig {

@@ -53,5 +53,5 @@ export {
   type ProxyParse,
   TLV_PEER_IDENTITY,
 } from "./proxy_protocol.ts";
-export { splice, type SpliceResult } from "./splice.ts";
+export { splice, type SpliceProgress, type SpliceResult } from "./splice.ts";
 export { parseSpiffeId } from "./spiffe.ts";

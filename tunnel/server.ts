@@ -23,6 +23,8 @@ export interface Peer {
   readonly identity: string;
   readonly address: string;
   readonly port: number;
+  /** The server name (SNI) the client's TLS handshake asked for, if any. */
+  readonly sni?: string;
 }
 
 /** One incoming stream, before it is answered. */
@@ -109,6 +111,8 @@ export function listenHbone(
       identity: id!,
       address: socket.remoteAddress ?? "",
       port: socket.remotePort ?? 0,
+      // Set by node:tls on server sockets, missing from its type definitions.
+      sni: (socket as TLSSocket & { servername?: string | false }).servername || undefined,
     };
     const local = { address: socket.localAddress ?? "", port: socket.localPort ?? 0 };
     const session = serveH2(socket, h2, (stream, headers) => {

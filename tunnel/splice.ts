@@ -20,15 +20,25 @@ export interface SpliceResult {
   readonly error?: Error;
 }
 
+/** Byte counts of a running splice, updated as chunks pass (for reports while it runs). */
+export interface SpliceProgress {
+  aToB: number;
+  bToA: number;
+}
+
 /**
  * Splices two streams together.
  *
  * @param a One side (for example the downstream CONNECT stream)
  * @param b The other side (for example the upstream tunnel or socket)
+ * @param progress Where the counts are kept as bytes flow. @default a private object
  * @returns Resolves once both sides have closed
  */
-export function splice(a: Duplex, b: Duplex): Promise<SpliceResult> {
-  let aToB = 0, bToA = 0;
+export function splice(
+  a: Duplex,
+  b: Duplex,
+  progress: SpliceProgress = { aToB: 0, bToA: 0 },
+): Promise<SpliceResult> {
   let error: Error | undefined;
   let open = 2;
   return new Promise((resolve) => {
@@ -44,10 +54,10 @@ export function splice(a: Duplex, b: Duplex): Promise<SpliceResult> {
           error ??= new Error("Peer closed before finishing");
           to.destroy();
         }
-        if (--open === 0) resolve({ aToB, bToA, error });
+        if (--open === 0) resolve({ aToB: progress.aToB, bToA: progress.bToA, error });
       });
     };
-    wire(a, b, (n) => aToB += n);
-    wire(b, a, (n) => bToA += n);
+    wire(a, b, (n) => progress.aToB += n);
+    wire(b, a, (n) => progress.bToA += n);
   });
 }

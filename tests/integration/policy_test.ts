@@ -143,3 +143,24 @@ Deno.test("waypoint refuses a TCP connection that AuthorizationPolicy does not a
   assert.equal(status, 401);
   assert.equal(p.mesh.echo.accepted, 0);
 });
+
+Deno.test("a policy change applies to the next request of an open keep-alive connection", async () => {
+  await using p = await policyMesh("127.0.8.207");
+  const c = new Http1((await p.mesh.connect(`${VIP}:80`)).stream);
+  assert.equal((await c.fetch("GET", "/reviews")).status, 200);
+  const original = await Deno.readTextFile(p.mesh.configFile);
+  const reloaded = new Promise<void>((resolve) => {
+    const stop = p.mesh.waypoint.holder.subscribe(() => {
+      stop();
+      resolve();
+    });
+  });
+  await Deno.writeTextFile(
+    p.mesh.configFile,
+    original.replace('paths: ["/admin*"]', 'paths: ["/admin*", "/reviews"]'),
+  );
+  await reloaded;
+  const denied = await c.fetch("GET", "/reviews");
+  assert.equal(denied.status, 403, "the same connection sees the new DENY rule");
+  assert.equal(p.backends.total, 1);
+});

@@ -249,8 +249,9 @@ function nextConfig(p: Awaited<ReturnType<typeof wasmMesh>>): Promise<void> {
 Deno.test("a config reload adds and removes a plugin while the waypoint runs", async () => {
   await using p = await wasmMesh("127.0.27.208", "");
   const original = await Deno.readTextFile(p.mesh.configFile);
-  // A connection keeps the config it was accepted with, so each step opens a new one.
-  const request = async () => seen(await (await p.app()).fetch("GET", "/"), "x-wasm-request");
+  // One keep-alive connection throughout: each request sees the config in force when it starts.
+  const connection = await p.app();
+  const request = async () => seen(await connection.fetch("GET", "/"), "x-wasm-request");
   assert.deepEqual(await request(), []);
   const added = nextConfig(p);
   await Deno.writeTextFile(
