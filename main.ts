@@ -2,9 +2,6 @@
  * The waypoint command line: parses flags, builds the pieces and starts them. Logic that a test
  * would want to call lives in `cli/` and the folders it wires.
  */
-import { certsCommand } from "./cli/certs.ts";
-import { checkCommand } from "./cli/check.ts";
-import { demoInstructions, prepareDemo } from "./cli/demo.ts";
 import { parseFlags, parseHostPort, UsageError } from "./cli/flags.ts";
 import { type RunOptions, startWaypoint } from "./cli/run.ts";
 import { tunnelCommand } from "./cli/tunnel.ts";
@@ -75,7 +72,7 @@ async function runCommand(args: string[]): Promise<void> {
   const f = parseFlags(args, RUN_FLAGS);
   if (f["log-level"]) log.setLevel(f["log-level"] as Level);
   const demoDir = ".dev/demo";
-  const base = f.demo ? await prepareDemo(demoDir) : undefined;
+  const base = f.demo ? await (await import("./cli/demo.ts")).prepareDemo(demoDir) : undefined;
   const env = (name: string) => Deno.env.get(name) || undefined;
   const addr = (flag: "hbone" | "readiness" | "metrics" | "admin", fallback: string) =>
     f[flag] ? parseHostPort(flag, f[flag]) : base?.[flag] ?? parseHostPort(flag, fallback);
@@ -137,7 +134,7 @@ async function runCommand(args: string[]): Promise<void> {
       serviceAccount: sa,
     });
   }
-  if (f.demo) console.log(demoInstructions(demoDir));
+  if (f.demo) console.log((await import("./cli/demo.ts")).demoInstructions(demoDir));
   drainOnSignals(waypoint, drainMs);
 }
 
@@ -150,9 +147,9 @@ async function main(argv: string[]): Promise<number> {
     case "validate":
       return await validateCommand(rest);
     case "check":
-      return await checkCommand(rest);
+      return await (await import("./cli/check.ts")).checkCommand(rest);
     case "certs":
-      await certsCommand(rest);
+      await (await import("./cli/certs.ts")).certsCommand(rest);
       return 0;
     case "tunnel":
       await tunnelCommand(rest);

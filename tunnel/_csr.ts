@@ -3,10 +3,6 @@
  * ECDSA P-256, empty subject, the id as the one URI SAN. istiod issues the SAN from the caller's
  * token and ignores the CSR's (hbone.md §5), but the CA proto asks for it, so we send it right.
  */
-// @peculiar/x509 2.x resolves its ASN.1 types through tsyringe, which needs the Reflect metadata
-// API; the polyfill must be evaluated before the library.
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
 
 const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 
@@ -23,6 +19,11 @@ export interface KeyAndCsr {
  * @returns The key and the request, PEM
  */
 export async function makeKeyAndCsr(spiffeId: string): Promise<KeyAndCsr> {
+  // Loaded here, not at start: the library and its polyfill cost ~10 MiB of RSS that a waypoint
+  // with file certificates never needs. @peculiar/x509 2.x resolves its ASN.1 types through
+  // tsyringe, which needs the Reflect metadata API: the polyfill must be evaluated first.
+  await import("reflect-metadata");
+  const x509 = await import("@peculiar/x509");
   const keys = await crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     keys,
