@@ -43,6 +43,7 @@ export { tcpTarget } from "./tcp_plan.ts";
 export { type DevHttpOptions, listenDevHttp, resolveHost } from "./dev_http.ts";
 export { authnFilter, authzFilter, customAuthzFilter, policyTarget } from "./policy_filters.ts";
 export { wasmFilter, type WasmFilterOptions } from "./wasm_filter.ts";
+export { wasmGrpcCaller } from "./wasm_grpc_call.ts";
 export { wasmHttpCaller } from "./wasm_http_call.ts";
 export { ExtAuthz, type ExtAuthzInputs, type ExtAuthzVerdict } from "./ext_authz.ts";
 export {

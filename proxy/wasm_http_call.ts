@@ -7,7 +7,8 @@
  * among its headers, as Envoy hands it to `proxy_on_http_call_response`.
  */
 import { bytesBody, HeaderMap, readAll, type RequestHead } from "../http/mod.ts";
-import type { Balancer } from "../routes/mod.ts";
+import type { Endpoint, ServicePort } from "../mesh/mod.ts";
+import type { Balancer, Pick } from "../routes/mod.ts";
 import type { HttpCaller, HttpCallRequest, HttpCallResponse } from "../wasm/mod.ts";
 import type { ProxyConfig } from "./config.ts";
 import type { HttpUpstreams } from "./http_pool.ts";
@@ -49,6 +50,28 @@ export function parseCluster(cluster: string): CallCluster | undefined {
   return { host: cluster.slice(0, colon), port: n };
 }
 
+/** Where one call goes: the service port and an endpoint, busy until `pick.done()`. */
+export interface CallTarget {
+  readonly target: CallCluster;
+  readonly port: ServicePort;
+  readonly pick: Pick<Endpoint>;
+}
+
+/**
+ * Resolves a plugin's cluster name to a service port and picks an endpoint.
+ *
+ * @throws Error naming the cluster when it is malformed, unknown or has no endpoint
+ */
+export function pickCallTarget(inputs: WasmCallInputs, cluster: string): CallTarget {
+  const target = parseCluster(cluster);
+  if (!target) throw new Error(`unknown cluster "${cluster}"`);
+  const port = servicePortByHost(inputs.config().mesh, target.host, target.port);
+  if (!port) throw new Error(`no service for cluster "${cluster}"`);
+  const pick = inputs.balancer.pick(port.endpoints);
+  if (!pick) throw new Error(`no endpoint for cluster "${cluster}"`);
+  return { target, port, pick };
+}
+
 /**
  * Makes the {@link HttpCaller} a WasmRuntime uses.
  *
@@ -57,12 +80,7 @@ export function parseCluster(cluster: string): CallCluster | undefined {
  */
 export function wasmHttpCaller(inputs: WasmCallInputs): HttpCaller {
   return async (call: HttpCallRequest): Promise<HttpCallResponse> => {
-    const target = parseCluster(call.cluster);
-    if (!target) throw new Error(`unknown cluster "${call.cluster}"`);
-    const port = servicePortByHost(inputs.config().mesh, target.host, target.port);
-    if (!port) throw new Error(`no service for cluster "${call.cluster}"`);
-    const pick = inputs.balancer.pick(port.endpoints);
-    if (!pick) throw new Error(`no endpoint for cluster "${call.cluster}"`);
+    const { target, port, pick } = pickCallTarget(inputs, call.cluster);
     const codec = port.protocol === "http2" || port.protocol === "grpc" ? "h2c" : "http1";
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), call.timeoutMs);

@@ -7,6 +7,9 @@
  */
 export type {
   FailStrategy,
+  GrpcCaller,
+  GrpcCallRequest,
+  GrpcCallResponse,
   HttpCaller,
   HttpCallRequest,
   HttpCallResponse,

@@ -90,3 +90,36 @@ export interface HttpCallResponse {
 
 /** Sends plugin http calls; rejects when the cluster is unknown or the call fails. */
 export type HttpCaller = (request: HttpCallRequest) => Promise<HttpCallResponse>;
+
+/** A unary `proxy_grpc_call`: the host sends it to a mesh service named like an http call's. */
+export interface GrpcCallRequest {
+  /**
+   * The service: `envoy_grpc.cluster_name` of the plugin's serialized `GrpcService`, or the
+   * argument itself when it is a plain cluster name (`outbound|<port>||<host>` or `<host>[:<port>]`).
+   */
+  readonly cluster: string;
+  /** `envoy_grpc.authority`, when the plugin set one. */
+  readonly authority?: string;
+  /** `package.Service`. */
+  readonly service: string;
+  readonly method: string;
+  /** Initial metadata: the plugin's, then the `GrpcService`'s `initial_metadata`. */
+  readonly metadata: readonly (readonly [string, string])[];
+  /** The request message, without the gRPC prefix. */
+  readonly message: Uint8Array;
+  readonly timeoutMs: number;
+  /** Aborted when the plugin cancels the call or its deadline passes. */
+  readonly signal: AbortSignal;
+}
+
+/** How a {@link GrpcCallRequest} ended. */
+export interface GrpcCallResponse {
+  /** `grpc-status`; 0 with `body`, the response message. */
+  readonly status: number;
+  /** `grpc-message`, decoded. */
+  readonly message: string;
+  readonly body?: Uint8Array;
+}
+
+/** Sends plugin gRPC calls; rejects when the call cannot be made (the host reports UNAVAILABLE). */
+export type GrpcCaller = (request: GrpcCallRequest) => Promise<GrpcCallResponse>;

@@ -169,6 +169,8 @@ export interface TestRequest {
   readonly body?: string;
   /** A streamed body of unknown length, chunk by chunk (instead of `body`). */
   readonly chunks?: string[];
+  /** Trailers after the body (which then has no declared length). */
+  readonly trailers?: [string, string][];
 }
 
 /** What the upstream answers. */
@@ -178,6 +180,7 @@ export interface TestUpstream {
   readonly status?: number;
   readonly headers?: [string, string][];
   readonly body?: string;
+  readonly trailers?: [string, string][];
 }
 
 /** What came back, and what the upstream saw. */
@@ -187,7 +190,13 @@ export interface TestResult {
   readonly body: string;
   readonly detail?: string;
   readonly flag: string;
-  readonly upstream?: { readonly headers: HeaderMap; readonly path: string; readonly body: string };
+  readonly trailers?: HeaderMap;
+  readonly upstream?: {
+    readonly headers: HeaderMap;
+    readonly path: string;
+    readonly body: string;
+    readonly trailers?: HeaderMap;
+  };
 }
 
 /** The state a request carries, with these plugins attached to every phase. */
@@ -235,10 +244,11 @@ export async function send(
   const router: Filter<RequestState> = async (ctx) => {
     if (upstream.reply) throw upstream.reply;
     const body = new TextDecoder().decode(await readAll(ctx.request.body, 1 << 24));
-    seen = { headers: ctx.request.head.headers, path: ctx.request.head.path, body };
+    const { headers, path } = ctx.request.head;
+    seen = { headers, path, body, trailers: ctx.request.body.trailers };
     ctx.response = {
       head: { status: upstream.status ?? 200, headers: new HeaderMap(upstream.headers ?? []) },
-      body: bytesBody(upstream.body ?? "ok"),
+      body: bytesBody(upstream.body ?? "ok", trailerMap(upstream.trailers)),
     };
   };
   const headers = new HeaderMap(request.headers ?? []);
@@ -252,7 +262,9 @@ export async function send(
       version: "1.1",
       headers,
     },
-    body: request.chunks ? chunkedBody(request.chunks) : bytesBody(request.body ?? ""),
+    body: request.chunks || request.trailers
+      ? chunkedBody(request.chunks ?? [request.body ?? ""], trailerMap(request.trailers))
+      : bytesBody(request.body ?? ""),
   }, testState(plugins));
   await runChain(compose([wasmFilter(runtime, "AUTHN", options), router]), ctx);
   const res = ctx.response!;
@@ -263,6 +275,7 @@ export async function send(
     body,
     detail: ctx.localReply?.detail,
     flag: ctx.flag,
+    trailers: res.body.trailers,
     upstream: seen,
   };
 }
@@ -272,12 +285,18 @@ export function fixture(name: string): Promise<Uint8Array> {
   return Deno.readFile(new URL(`../../../shared/fixtures/wasm/${name}`, import.meta.url));
 }
 
-/** A body of unknown length that yields these chunks. */
-function chunkedBody(chunks: string[]): Body {
+function trailerMap(trailers?: [string, string][]): HeaderMap | undefined {
+  return trailers && new HeaderMap(trailers);
+}
+
+/** A body of unknown length that yields these chunks, then these trailers. */
+function chunkedBody(chunks: string[], trailers?: HeaderMap): Body {
   const queue = chunks.map((c) => new TextEncoder().encode(c));
   return {
     read: () => Promise.resolve(queue.shift() ?? null),
-    trailers: undefined,
+    get trailers() {
+      return queue.length === 0 ? trailers : undefined;
+    },
     length: undefined,
     cancel: () => queue.splice(0),
   };

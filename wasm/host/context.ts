@@ -69,8 +69,8 @@ export interface HostContext {
   readonly rootId: number;
   readonly maps: Map<number, HeaderView>;
   readonly buffers: Map<number, BufferSlot>;
-  /** Status of the last http call, while its response callback runs. */
-  callStatus?: number;
+  /** Status of a call (HTTP status, or gRPC status and message) while its callback runs. */
+  callStatus?: { readonly code: number; readonly message: string };
   /** Property lookup by path segments; undefined when absent. */
   property(path: readonly string[]): Uint8Array | undefined;
   setProperty(path: readonly string[], value: Uint8Array): void;

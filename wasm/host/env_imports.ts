@@ -4,9 +4,10 @@
  * `proxy_clear_route_cache`), and the Emscripten helpers C++ plugins import. Each function checks
  * the plugin's pointers and answers a `proxy_status_t`; the work is done by the {@link HostVm}.
  */
-import type { HttpCallRequest } from "../spec.ts";
+import type { GrpcCallRequest, HttpCallRequest } from "../spec.ts";
 import { type AbiVersion, BufferType, NO_GRPC_STATUS, Status, StreamType } from "./abi.ts";
 import { type BufferSlot, type HostContext, validField } from "./context.ts";
+import { grpcTarget } from "./grpc_service.ts";
 import type { GuestMemory } from "./memory.ts";
 import type { WasmMetrics } from "./metrics.ts";
 import { decodePairs, encodePairs, type Pairs } from "./pairs.ts";
@@ -29,6 +30,16 @@ export interface HostVm {
   setTick(rootId: number, ms: number): void;
   /** Starts a call; the id, or a status when it cannot be made. */
   httpCall(from: HostContext, request: HttpCallRequest): { id: number } | { status: number };
+  grpcCall(
+    from: HostContext,
+    request: Omit<GrpcCallRequest, "signal">,
+  ): { id: number } | { status: number };
+  /** Cancels (or, for a unary call, closes) a gRPC call. */
+  grpcCancel(id: number): number;
+  /** `proxy_grpc_stream`/`proxy_grpc_send`: unsupported, said once per VM. */
+  grpcStream(): number;
+  /** `proxy_done` from a root whose `proxy_on_done` answered false. */
+  done(): number;
   registerQueue(rootId: number, name: string): number | undefined;
 }
 
@@ -58,7 +69,6 @@ export function envImports(vm: HostVm): Record<string, Fn> {
   };
   const continueStream = (type: number) =>
     vm.effective()?.stream?.continueStream(type) ?? Status.NOT_FOUND;
-  const unimplemented = () => Status.UNIMPLEMENTED;
   return {
     proxy_log(level: number, p: number, l: number) {
       // SDKs log at debug on every callback: below our level the message is not even read.
@@ -80,7 +90,7 @@ export function envImports(vm: HostVm): Record<string, Fn> {
     },
     proxy_set_effective_context: (id: number) =>
       vm.setEffective(id >>> 0) ? Status.OK : Status.BAD_ARGUMENT,
-    proxy_done: () => Status.OK,
+    proxy_done: () => vm.done(),
     proxy_get_configuration: (pp: number, sp: number) =>
       m.copyOut(vm.buffer(BufferType.PLUGIN_CONFIGURATION)?.bytes ?? new Uint8Array(), pp, sp),
     proxy_get_buffer_bytes(type: number, start: number, max: number, pp: number, sp: number) {
@@ -153,10 +163,10 @@ export function envImports(vm: HostVm): Record<string, Fn> {
       vm.effective()?.stream?.closeStream(type) ?? Status.NOT_FOUND,
     proxy_clear_route_cache: () => Status.OK,
     proxy_get_status(codePtr: number, pp: number, sp: number) {
-      const code = vm.effective()?.callStatus;
-      if (code === undefined) return Status.NOT_FOUND;
-      if (!m.writeU32(codePtr, code)) return Status.INVALID_MEMORY_ACCESS;
-      return m.copyOut(new Uint8Array(), pp, sp);
+      const status = vm.effective()?.callStatus;
+      if (status === undefined) return Status.NOT_FOUND;
+      if (!m.writeU32(codePtr, status.code)) return Status.INVALID_MEMORY_ACCESS;
+      return m.copyOut(new TextEncoder().encode(status.message), pp, sp);
     },
     proxy_send_local_response(
       status: number,
@@ -207,17 +217,64 @@ export function envImports(vm: HostVm): Record<string, Fn> {
       if ("status" in r) return r.status;
       return m.writeU32(idPtr, r.id) ? Status.OK : Status.INVALID_MEMORY_ACCESS;
     },
-    proxy_grpc_call: unimplemented,
-    proxy_grpc_stream: unimplemented,
-    proxy_grpc_send: unimplemented,
-    proxy_grpc_cancel: unimplemented,
-    proxy_grpc_close: unimplemented,
+    ...grpcImports(vm),
+    // We offer no foreign functions (Envoy's are `compress`, `uncompress`, `declare_property`,
+    // `set_envoy_filter_state`, `clear_route_cache`, `verify_signature`...): SDKs see NOT_FOUND.
     proxy_call_foreign_function: () => Status.NOT_FOUND,
     ...sharedImports(vm),
     ...metricImports(vm),
     ...propertyImports(vm),
     emscripten_notify_memory_growth: () => {},
     pthread_equal: (a: number, b: number) => a === b ? 1 : 0,
+  };
+}
+
+function grpcImports(vm: HostVm): Record<string, Fn> {
+  const m = vm.memory;
+  return {
+    proxy_grpc_call(
+      up: number,
+      ul: number,
+      sp: number,
+      sl: number,
+      mp: number,
+      ml: number,
+      hp: number,
+      hl: number,
+      bp: number,
+      bl: number,
+      timeout: number,
+      idPtr: number,
+    ) {
+      const upstream = m.read(up, ul);
+      const service = m.readString(sp, sl);
+      const method = m.readString(mp, ml);
+      const message = m.read(bp, bl);
+      if (!upstream || service === undefined || method === undefined || !message) {
+        return Status.INVALID_MEMORY_ACCESS;
+      }
+      const metadata = pairsAt(m, hp, hl);
+      if (typeof metadata === "number") return metadata;
+      const target = grpcTarget(upstream);
+      if (!target || !service || !method) return Status.PARSE_FAILURE;
+      const ctx = vm.effective();
+      if (!ctx) return Status.NOT_FOUND;
+      const r = vm.grpcCall(ctx, {
+        cluster: target.cluster,
+        authority: target.authority,
+        service,
+        method,
+        metadata: [...metadata, ...target.metadata],
+        message,
+        timeoutMs: timeout >>> 0,
+      });
+      if ("status" in r) return r.status;
+      return m.writeU32(idPtr, r.id) ? Status.OK : Status.INVALID_MEMORY_ACCESS;
+    },
+    proxy_grpc_stream: () => vm.grpcStream(),
+    proxy_grpc_send: () => vm.grpcStream(),
+    proxy_grpc_cancel: (id: number) => vm.grpcCancel(id >>> 0),
+    proxy_grpc_close: (id: number) => vm.grpcCancel(id >>> 0),
   };
 }
 

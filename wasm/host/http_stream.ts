@@ -1,11 +1,11 @@
 /**
  * One HTTP stream through one plugin: the request and response header callbacks, pausing until
  * the plugin resumes (`proxy_continue_stream`, often from an http call response), local
- * responses, and the body callbacks.
+ * responses, and the body and trailer callbacks (fed by `body_pump.ts`).
  *
  * Invariants:
- * - A plugin without `proxy_on_request_body`/`proxy_on_response_body` never sees a chunk: its
- *   body passes through untouched (no wrapper).
+ * - A plugin without body and trailer callbacks for a direction never sees a chunk: its body
+ *   and trailers pass through untouched (no wrapper).
  * - A plugin that stops body iteration has the body held for it, up to `bodyLimit` bytes (then
  *   413 for a request, 500 for a response), and sees the held bytes with `end_of_stream`.
  * - Headers wait for the body while the plugin holds it when the length is declared, so a body
@@ -14,15 +14,14 @@
  */
 import {
   type Body,
-  HttpCodecError,
   LocalReply,
   type Message,
   type RequestHead,
   type ResponseHead,
 } from "../../http/mod.ts";
-import { BufferType, MapType, Status, StreamType } from "./abi.ts";
+import { MapType, Status, StreamType } from "./abi.ts";
+import { BodyPump, type Dir, DIRS, watchesBody } from "./body_pump.ts";
 import {
-  BufferSlot,
   type HeaderView,
   type LocalResponse,
   RequestHeaderView,
@@ -30,7 +29,6 @@ import {
 } from "./context.ts";
 import { type StreamFacts, streamProperties } from "./properties.ts";
 import type { BaseContext, WasmVm } from "./vm.ts";
-import { WasmHostError } from "./errors.ts";
 
 /** Bounds of one stream. */
 export interface StreamLimits {
@@ -48,24 +46,6 @@ export interface StreamOptions extends StreamLimits {
 
 /** What a phase ends with: go on (with this body) or answer with a local reply. */
 export type PhaseResult = { readonly body: Body } | { readonly reply: LocalReply };
-
-const DIRS = {
-  request: {
-    stream: StreamType.HTTP_REQUEST,
-    map: MapType.HTTP_REQUEST_HEADERS,
-    buffer: BufferType.HTTP_REQUEST_BODY,
-    headers: "proxy_on_request_headers",
-    body: "proxy_on_request_body",
-  },
-  response: {
-    stream: StreamType.HTTP_RESPONSE,
-    map: MapType.HTTP_RESPONSE_HEADERS,
-    buffer: BufferType.HTTP_RESPONSE_BODY,
-    headers: "proxy_on_response_headers",
-    body: "proxy_on_response_body",
-  },
-} as const;
-type Dir = typeof DIRS[keyof typeof DIRS];
 
 /** A request's stream context in one VM. */
 export class HttpStream {
@@ -137,7 +117,7 @@ export class HttpStream {
     const action = this.vm.invoke(this.ctx, dir.headers, [this.ctx.id, view.size(), +eos]);
     if (this.#local) return { reply: this.#local };
     const paused = action !== 0 && !this.takeContinued(dir.stream);
-    if (eos || !this.vm.has(dir.body)) {
+    if (eos || !watchesBody(this.vm, dir)) {
       if (paused) await this.resume(dir.stream);
       return this.#local ? { reply: this.#local } : { body };
     }
@@ -226,149 +206,5 @@ export class HttpStream {
     } catch {
       // The VM failed in on_done/on_log: logged, and the response is already decided.
     }
-  }
-}
-
-/**
- * Feeds a body to a plugin's body callback: holds what the plugin holds, lets through what it
- * releases, and offers the result as a {@link Body}.
- */
-class BodyPump {
-  readonly #s: HttpStream;
-  readonly #dir: Dir;
-  readonly #source: Body;
-  #held: BufferSlot;
-  #out: Uint8Array[] = [];
-  #eos = false;
-  #released = false;
-  #changed = false;
-  /** Set when the VM failed under FAIL_OPEN: the rest passes through. */
-  #bypass = false;
-
-  constructor(stream: HttpStream, dir: Dir, source: Body) {
-    this.#s = stream;
-    this.#dir = dir;
-    this.#source = source;
-    this.#held = this.#slot();
-  }
-
-  #slot(): BufferSlot {
-    const slot = new BufferSlot(new Uint8Array(), true);
-    this.#s.ctx.buffers.set(this.#dir.buffer, slot);
-    return slot;
-  }
-
-  /** The length to announce: exact when the whole body was seen, else the source's if unchanged. */
-  get length(): number | undefined {
-    if (this.#eos) return this.#out.reduce((n, c) => n + c.length, 0);
-    return this.#changed ? undefined : this.#source.length;
-  }
-
-  /** Runs callbacks until the plugin lets data through, answers, or the body ends. */
-  async fill(paused: boolean): Promise<void> {
-    while (!this.#eos && !this.#released && !this.#s.localReply) await this.#step();
-    if (paused && !this.#released && !this.#s.localReply) {
-      await this.#s.resume(this.#dir.stream);
-      this.#release();
-    }
-  }
-
-  async #step(): Promise<void> {
-    if (this.#bypass) {
-      const chunk = await this.#source.read();
-      if (chunk === null) this.#eos = true;
-      else this.#out.push(chunk);
-      return;
-    }
-    try {
-      await this.#callback();
-    } catch (e) {
-      if (!(e instanceof WasmHostError) || !this.#s.limits.failOpen) throw e;
-      this.#bypass = true;
-      this.#release();
-    }
-  }
-
-  async #callback(): Promise<void> {
-    const chunk = await this.#source.read();
-    if (chunk === null) this.#eos = true;
-    else this.#append(chunk);
-    const ctx = this.#s.ctx;
-    const size = this.#held.bytes.length;
-    const action = this.#s.vm.invoke(ctx, this.#dir.body, [ctx.id, size, +this.#eos]);
-    if (this.#s.localReply) return;
-    if (action === 0 || this.#s.takeContinued(this.#dir.stream)) this.#release();
-    else if (this.#eos) {
-      await this.#s.resume(this.#dir.stream);
-      this.#release();
-    }
-  }
-
-  #append(chunk: Uint8Array): void {
-    const held = this.#held.bytes;
-    const limit = this.#s.limits.bodyLimit;
-    if (held.length + chunk.length > limit) {
-      this.#source.cancel();
-      if (this.#dir.stream === StreamType.HTTP_REQUEST) {
-        throw new HttpCodecError("payload_too_large", "body", `Over ${limit} bytes held for Wasm`);
-      }
-      throw new LocalReply(500, "", { detail: `wasm response body over ${limit} bytes` });
-    }
-    if (held.length === 0) this.#held.bytes = chunk;
-    else {
-      const joined = new Uint8Array(held.length + chunk.length);
-      joined.set(held);
-      joined.set(chunk, held.length);
-      this.#held.bytes = joined;
-    }
-  }
-
-  #release(): void {
-    this.#released = true;
-    if (this.#held.changed) this.#changed = true;
-    if (this.#held.bytes.length > 0) this.#out.push(this.#held.bytes);
-    this.#held = this.#slot();
-  }
-
-  /** The body as the next filter reads it; a response body ends the stream when it is over. */
-  body(): Body {
-    const length = this.length;
-    const source = this.#source;
-    const over = () => {
-      if (this.#dir === DIRS.response) this.#s.finish();
-    };
-    const read = async () => {
-      while (true) {
-        const next = this.#out.shift();
-        if (next) return next;
-        if (this.#eos) return null;
-        await this.#step();
-        const reply = this.#s.localReply;
-        if (reply) {
-          source.cancel();
-          throw reply;
-        }
-      }
-    };
-    return {
-      read: async () => {
-        try {
-          const chunk = await read();
-          if (chunk === null) over();
-          return chunk;
-        } catch (e) {
-          over();
-          throw e;
-        }
-      },
-      get trailers() {
-        return source.trailers;
-      },
-      length,
-      cancel: (reason?: Error) => {
-        source.cancel(reason);
-        over();
-      },
-    };
   }
 }

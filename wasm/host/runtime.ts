@@ -12,7 +12,13 @@
  *   until FAIL_RELOAD or a config change replaces it.
  */
 import { log } from "../../log/mod.ts";
-import type { FailStrategy, HttpCaller, ModuleLoader, WasmPluginSpec } from "../spec.ts";
+import type {
+  FailStrategy,
+  GrpcCaller,
+  HttpCaller,
+  ModuleLoader,
+  WasmPluginSpec,
+} from "../spec.ts";
 import { LogLevel } from "./abi.ts";
 import { WasmHostError } from "./errors.ts";
 import type { StreamLimits } from "./http_stream.ts";
@@ -27,6 +33,8 @@ export interface WasmRuntimeOptions {
   readonly loader: ModuleLoader;
   /** Sends `proxy_http_call`s; without it they answer `BAD_ARGUMENT`. */
   readonly httpCaller?: HttpCaller;
+  /** Sends unary `proxy_grpc_call`s; without it they answer `UNIMPLEMENTED`. */
+  readonly grpcCaller?: GrpcCaller;
   /** Rewrites module bytes before compiling; production passes `meter`. @default identity */
   readonly instrument?: (bytes: Uint8Array<ArrayBuffer>) => Uint8Array<ArrayBuffer>;
   /** The `node.*` properties. @default {id: "waypoint", cluster: "waypoint"} */
@@ -172,6 +180,7 @@ export class WasmRuntime {
       shared: this.shared,
       node: o.node ?? { id: "waypoint", cluster: "waypoint" },
       httpCaller: o.httpCaller,
+      grpcCaller: o.grpcCaller,
       log: o.log ?? defaultLog,
       logLevel: log.enabled("debug") ? LogLevel.DEBUG : LogLevel.INFO,
       fuel: o.fuel ?? { callback: 50_000_000n, start: 2_000_000_000n },

@@ -8,11 +8,21 @@
  *   {@link WasmHostError} that marks the VM failed. A failed VM runs nothing again.
  * - Asynchronous deliveries (tick, http call response, queue ready) are dropped once the VM is
  *   failed or closed, or when the stream context that made the call is gone.
- * - Timers are unref'd and stopped on close; at most {@link MAX_CALLS} http calls are in flight.
+ * - Timers are unref'd and stopped on close; calls are bounded by `calls.ts`.
+ * - Closing runs the root's `proxy_on_done`; when it answers false the VM keeps serving its
+ *   timers and calls until the plugin calls `proxy_done` from the root context, at most
+ *   {@link DONE_TIMEOUT_MS}; then `proxy_on_delete` on the root.
  */
-import type { HttpCaller, HttpCallRequest, WasmPluginSpec } from "../spec.ts";
-import { type AbiVersion, BufferType, detectAbi, MapType, Status } from "./abi.ts";
-import { BufferSlot, type HeaderView, type HostContext, MapView } from "./context.ts";
+import type {
+  GrpcCaller,
+  GrpcCallRequest,
+  HttpCaller,
+  HttpCallRequest,
+  WasmPluginSpec,
+} from "../spec.ts";
+import { type AbiVersion, BufferType, detectAbi, Status } from "./abi.ts";
+import { Calls } from "./calls.ts";
+import { BufferSlot, type HeaderView, type HostContext } from "./context.ts";
 import { envImports, type HostVm } from "./env_imports.ts";
 import { ProcExit, WasmHostError } from "./errors.ts";
 import { GuestMemory } from "./memory.ts";
@@ -26,12 +36,9 @@ import {
 import type { SharedStore } from "./shared.ts";
 import { wasiImports } from "./wasi.ts";
 import { FUEL_GLOBAL } from "../meter.ts";
-import { HeaderMap } from "../../http/mod.ts";
 
-/** Most http calls one VM may have in flight. */
-export const MAX_CALLS = 1_000;
-/** Longest http call timeout honoured, ms. */
-const MAX_CALL_TIMEOUT_MS = 60_000;
+/** Longest wait for `proxy_done` after the root's `proxy_on_done` answered "not yet", ms. */
+export const DONE_TIMEOUT_MS = 10_000;
 
 /** What a VM shares with its runtime. */
 export interface VmServices {
@@ -39,6 +46,7 @@ export interface VmServices {
   readonly shared: SharedStore;
   readonly node: NodeInfo;
   readonly httpCaller?: HttpCaller;
+  readonly grpcCaller?: GrpcCaller;
   /** Plugin log lines (level is `proxy_log_level_t`). */
   log(plugin: string, level: number, message: string): void;
   /** The level reported by `proxy_get_log_level`. */
@@ -74,7 +82,7 @@ export class BaseContext implements HostContext {
   readonly rootId: number;
   readonly maps = new Map<number, HeaderView>();
   readonly buffers = new Map<number, BufferSlot>();
-  callStatus?: number;
+  callStatus?: HostContext["callStatus"];
   stream?: HostContext["stream"];
   /** Woken when the VM fails while this context waits for the plugin. */
   onVmFailure?: (e: WasmHostError) => void;
@@ -114,8 +122,9 @@ export class WasmVm implements HostVm {
   #effective?: BaseContext;
   #nextId = 1;
   #tick?: ReturnType<typeof setInterval>;
-  #calls = 0;
-  #callId = 0;
+  #calls: Calls;
+  #streamWarned = false;
+  #pendingDone?: ReturnType<typeof setTimeout>;
   #config: BufferSlot;
   #failure?: WasmHostError;
   #closed = false;
@@ -148,6 +157,15 @@ export class WasmVm implements HostVm {
     this.#config = new BufferSlot(new TextEncoder().encode(spec.pluginConfig));
     this.pluginTree = pluginProperties(spec, services.node);
     this.root = this.#newContext(this.#nextId++, 0, this.pluginTree);
+    this.#calls = new Calls(
+      {
+        root: this.root,
+        alive: (ctx) => this.#contexts.has(ctx.id),
+        deliver: (name, args) => this.#deliver(this.root, name, args),
+      },
+      services.httpCaller,
+      services.grpcCaller,
+    );
   }
 
   #instantiate(module: WebAssembly.Module): void {
@@ -293,10 +311,37 @@ export class WasmVm implements HostVm {
     return ctx;
   }
 
-  /** Stops timers and drops every context; deliveries after this are ignored. */
+  /**
+   * Ends the root context (`proxy_on_done`, then `proxy_on_delete` now or after `proxy_done`),
+   * stops timers, aborts calls and drops every context; deliveries after this are ignored.
+   */
   close(): void {
+    if (this.#closed || this.#pendingDone) return;
+    if (this.#failure || !this.has("proxy_on_done")) return this.#shutdown();
+    let done = true;
+    try {
+      done = this.invoke(this.root, "proxy_on_done", [this.root.id]) !== 0;
+    } catch {
+      // #fail logged it; a failed VM has nothing left to finish.
+    }
+    if (done || this.#failure) return this.#shutdown();
+    this.#pendingDone = setTimeout(() => this.#shutdown(), DONE_TIMEOUT_MS);
+    Deno.unrefTimer(this.#pendingDone);
+  }
+
+  #shutdown(): void {
+    if (this.#closed) return;
+    clearTimeout(this.#pendingDone);
+    if (!this.#failure) {
+      try {
+        this.invoke(this.root, "proxy_on_delete", [this.root.id]);
+      } catch {
+        // Logged by #fail; the VM is going away.
+      }
+    }
     this.#closed = true;
     this.#stopTick();
+    this.#calls.close();
     this.#contexts.clear();
   }
 
@@ -351,62 +396,32 @@ export class WasmVm implements HostVm {
   }
 
   httpCall(from: HostContext, request: HttpCallRequest): { id: number } | { status: number } {
-    const caller = this.#services.httpCaller;
-    if (!caller) return { status: Status.BAD_ARGUMENT };
-    if (this.#calls >= MAX_CALLS) return { status: Status.INTERNAL_FAILURE };
-    const ctx = this.#contexts.get(from.id)!;
-    const id = ++this.#callId;
-    this.#calls++;
-    const ms = Math.min(request.timeoutMs || MAX_CALL_TIMEOUT_MS, MAX_CALL_TIMEOUT_MS);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`http call timed out after ${ms} ms`)), ms);
-    });
-    Promise.race([caller({ ...request, timeoutMs: ms }), timeout]).then(
-      (r) => this.#callDone(ctx, id, r),
-      () => this.#callDone(ctx, id, undefined),
-    ).finally(() => {
-      clearTimeout(timer);
-      this.#calls--;
-    });
-    return { id };
+    return this.#calls.http(from, request);
   }
 
-  /**
-   * Delivers a call's answer as cpp-host does: to the root context (`proxy_on_http_call_response`
-   * takes the plugin context id, and SDKs find the calling stream by token), with the answer
-   * readable from the root and from the calling context once the plugin makes it effective.
-   */
-  #callDone(
-    ctx: BaseContext,
-    id: number,
-    r: Awaited<ReturnType<HttpCaller>> | undefined,
-  ): void {
-    if (!this.#contexts.has(ctx.id)) return;
-    const holders = ctx === this.root ? [ctx] : [ctx, this.root];
-    if (r) {
-      const headers = new MapView(new HeaderMap(r.headers));
-      const trailers = new MapView(new HeaderMap(r.trailers));
-      const body = new BufferSlot(r.body);
-      const status = Number(r.headers.find(([k]) => k === ":status")?.[1] ?? 200);
-      for (const c of holders) {
-        c.maps.set(MapType.HTTP_CALL_RESPONSE_HEADERS, headers);
-        c.maps.set(MapType.HTTP_CALL_RESPONSE_TRAILERS, trailers);
-        c.buffers.set(BufferType.HTTP_CALL_RESPONSE_BODY, body);
-        c.callStatus = status;
-      }
+  grpcCall(
+    from: HostContext,
+    request: Omit<GrpcCallRequest, "signal">,
+  ): { id: number } | { status: number } {
+    return this.#calls.grpc(from, request);
+  }
+
+  grpcCancel(id: number): number {
+    return this.#calls.cancelGrpc(id);
+  }
+
+  grpcStream(): number {
+    if (!this.#streamWarned) {
+      this.#streamWarned = true;
+      this.log(3, "gRPC streams (proxy_grpc_stream/proxy_grpc_send) are not supported");
     }
-    const args = r ? [r.headers.length, r.body.length, r.trailers.length] : [0, 0, 0];
-    try {
-      this.#deliver(this.root, "proxy_on_http_call_response", [this.root.id, id, ...args]);
-    } finally {
-      for (const c of holders) {
-        c.maps.delete(MapType.HTTP_CALL_RESPONSE_HEADERS);
-        c.maps.delete(MapType.HTTP_CALL_RESPONSE_TRAILERS);
-        c.buffers.delete(BufferType.HTTP_CALL_RESPONSE_BODY);
-        c.callStatus = undefined;
-      }
-    }
+    return Status.UNIMPLEMENTED;
+  }
+
+  done(): number {
+    if (!this.#pendingDone || this.#effective !== this.root) return Status.NOT_FOUND;
+    this.#shutdown();
+    return Status.OK;
   }
 
   registerQueue(_rootId: number, name: string): number | undefined {
