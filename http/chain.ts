@@ -26,11 +26,18 @@ export class LocalReply extends Error {
   readonly flag: string;
   /** Extra detail for logs (which policy, which upstream). */
   readonly detail: string;
+  /** The gRPC status a gRPC request gets; without it, Envoy's mapping of `status`. */
+  readonly grpcStatus?: number;
 
   constructor(
     status: number,
     body: string | Uint8Array = "",
-    options: { headers?: Iterable<readonly [string, string]>; flag?: string; detail?: string } = {},
+    options: {
+      headers?: Iterable<readonly [string, string]>;
+      flag?: string;
+      detail?: string;
+      grpcStatus?: number;
+    } = {},
   ) {
     super(options.detail ?? `Local reply ${status}`);
     this.name = "LocalReply";
@@ -39,6 +46,7 @@ export class LocalReply extends Error {
     this.headers = new HeaderMap(options.headers ?? []);
     this.flag = options.flag ?? "-";
     this.detail = options.detail ?? "";
+    this.grpcStatus = options.grpcStatus;
   }
 
   /** The reply as a response head and body. */

@@ -184,6 +184,7 @@ export class HttpStream {
     this.#local = new LocalReply(r.status, r.body, {
       headers: r.headers,
       detail: r.details || `${this.vm.spec.ref} local response`,
+      grpcStatus: r.grpcStatus,
     });
     this.#waiter?.resolve();
     return Status.OK;
