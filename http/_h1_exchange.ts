@@ -9,7 +9,8 @@
  *   the exchange failed; it never rejects.
  * - The connection closes after this response when the request asked for it, when the response
  *   is delimited by the close, when the handler said `connection: close`, when a CONNECT was
- *   refused, or when a `100-continue` body was neither requested nor received.
+ *   refused, when a `100-continue` body was neither requested nor received, or when the server
+ *   drains.
  */
 import type { Duplex } from "node:stream";
 import { HttpCodecError } from "./errors.ts";
@@ -70,6 +71,8 @@ export interface ExchangeHost {
   upgraded(): void;
   /** Runs the headers timer while an unread body is skipped, so a stalled peer cannot hold us. */
   draining(on: boolean): void;
+  /** Whether the server drains and `ex` is the last exchange the connection will answer. */
+  lastBeforeDrain(ex: ServerExchange): boolean;
 }
 
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
@@ -239,6 +242,7 @@ export class ServerExchange implements H1Exchange {
     const handlerSaysClose = listTokens(head.headers.joined("connection") ?? "").includes("close");
     const incoming = this.#incoming;
     const close = !req.keepAlive || framing === "close" || handlerSaysClose ||
+      this.#host.lastBeforeDrain(this) ||
       req.head.method === "CONNECT" || incoming?.broken === true ||
       (req.expectContinue && !this.#continueSent && incoming?.complete !== true);
     let extra = framing === "length"

@@ -11,6 +11,10 @@
  *   `connection: close` after the earlier responses; then the connection closes.
  * - Closing is graceful: our side ends after the last response, the peer's bytes are read and
  *   dropped for a while (RFC 9112 §9.6), then the stream is destroyed.
+ * - Once the server drains, as Envoy does: an idle connection closes at once; otherwise no new
+ *   head is read, the requests already read are answered, the last with `connection: close`
+ *   (unless its head was already sent), and the connection closes after them. A connection
+ *   opened while draining still gets its first request answered, with `connection: close`.
  */
 import type { Duplex } from "node:stream";
 import { HttpCodecError } from "./errors.ts";
@@ -47,6 +51,8 @@ export interface H1ServerOptions {
   lingerTimeout?: number;
   /** The peer, when the connection does not say (a tunnel stream). */
   remote?: { readonly address: string; readonly port: number };
+  /** Aborted when the server drains: the connection closes at the next request boundary. */
+  drain?: AbortSignal;
   /** Told about protocol errors and handler failures, for logs and response flags. */
   onError?: (error: unknown) => void;
 }
@@ -94,6 +100,8 @@ class ServerConnection implements ExchangeHost {
   #timer = new Deadline(() => this.#expired());
   #waiting = false;
   #timerIdle = false;
+  #drained = false;
+  #dispatched = 0;
   #parse = (buf: Uint8Array, scanFrom: number): ParsedRequest | null => {
     this.#parseOptions.scanFrom = scanFrom;
     const parsed = parseRequestHead(buf, this.#parseOptions);
@@ -116,6 +124,27 @@ class ServerConnection implements ExchangeHost {
       (socket.remoteAddress === undefined
         ? undefined
         : { address: socket.remoteAddress, port: socket.remotePort ?? 0 });
+    const drain = options.drain;
+    if (drain?.aborted) this.#drained = true;
+    else if (drain) {
+      const onDrain = () => this.#drain();
+      drain.addEventListener("abort", onDrain, { once: true });
+      conn.once("close", () => drain.removeEventListener("abort", onDrain));
+    }
+  }
+
+  lastBeforeDrain(ex: ServerExchange): boolean {
+    // A head half received when the drain came is read and answered after this one.
+    const more = this.#waiting && this.wire.buffered.length > 0;
+    return this.#drained && this.#queue[this.#queue.length - 1] === ex && !more;
+  }
+
+  /** Closes an idle connection now; a busy one closes after the requests already read. */
+  #drain(): void {
+    this.#drained = true;
+    // Only a read of a next head that has not started is interrupted: a head half received is
+    // answered (with `connection: close`), and the interrupt must not hit a body read.
+    if (this.#waiting && this.wire.buffered.length === 0) this.wire.interrupt(new IdleTimeout());
   }
 
   get closing(): boolean {
@@ -169,6 +198,7 @@ class ServerConnection implements ExchangeHost {
       if (this.#closing) return;
       if (parsed.upgrade) await this.#tail;
       const ex = new ServerExchange(this, parsed, this.#tail);
+      this.#dispatched++;
       this.#tail = ex.finished;
       this.#queue.push(ex);
       ex.finished.then(() => this.#finished(ex));
@@ -178,6 +208,7 @@ class ServerConnection implements ExchangeHost {
   }
 
   async #nextHead(): Promise<ParsedRequest | null> {
+    if (this.#drained && this.#dispatched > 0) return null;
     this.#waiting = true;
     if (this.#queue.length === 0 && this.wire.buffered.length === 0) this.#arm(true);
     try {

@@ -14,8 +14,10 @@
  * - A request body cancelled by a local reply is drained, not reset: its stream carries the
  *   reply. Once a response is complete, a request (other than CONNECT) still arriving is reset
  *   with NO_ERROR (RFC 9113 §8.1), so a client never waits on a window nobody refills.
- * - The server side sends GOAWAY only for a client's protocol error: otherwise the client or the
- *   tunnel ends the connection.
+ * - The server side sends GOAWAY for a client's protocol error and when the server drains
+ *   (NO_ERROR: the streams already started finish, then the connection closes; a connection
+ *   opened while draining gets GOAWAY after its first stream). Otherwise the client or the tunnel
+ *   ends the connection.
  */
 import type { Duplex } from "node:stream";
 import {
@@ -74,21 +76,30 @@ function sessionOptions(options: H2cOptions): H2Options {
   };
 }
 
+/** Options of {@link serveH2c}. */
+export interface H2cServerOptions extends H2cOptions {
+  /** Aborted when the server drains: GOAWAY, the streams already started finish. */
+  drain?: AbortSignal;
+}
+
 /**
  * Serves h2c on a connection until it closes.
  *
  * @param conn The byte stream, for example a tunnel stream
  * @param handler Called once per request; must respond
- * @param options Limits
+ * @param options Limits and the drain signal
  * @returns Resolves when the HTTP/2 session has closed
  */
 export function serveH2c(
   conn: Duplex,
   handler: (exchange: Exchange) => Promise<void>,
-  options: H2cOptions = {},
+  options: H2cServerOptions = {},
 ): Promise<void> {
+  const drain = options.drain;
   return new Promise((resolve) => {
     const session = serveH2(conn, sessionOptions(options), (stream, headers) => {
+      // Opened while draining: this stream is served, the GOAWAY names it as the last.
+      if (drain?.aborted && !session.closing) void session.close();
       stream.on("error", () => {});
       handler(serverExchange(stream, headers)).catch(() => {
         if (!stream.headersSent) stream.respond(500, {}, { endStream: true });
@@ -97,6 +108,11 @@ export function serveH2c(
     });
     session.once("close", () => resolve());
     conn.once("close", () => resolve());
+    if (drain && !drain.aborted) {
+      const goaway = () => void session.close();
+      drain.addEventListener("abort", goaway, { once: true });
+      session.once("close", () => drain.removeEventListener("abort", goaway));
+    }
   });
 }
 

@@ -2,7 +2,9 @@
  * The standalone `--dev-http` listener: plaintext HTTP on loopback where each request is treated
  * as if it came over HBONE from a fixed identity to the service named by its Host header
  * (`svc`, `svc.ns`, `svc.ns.svc.cluster.local`, a ServiceEntry host, with or without port), so
- * people can `curl` their routes and policies with no cluster and no ztunnel.
+ * people can `curl` their routes and policies with no cluster and no ztunnel. It drains like the
+ * HBONE listener: on `http.drain` each connection closes after its response in flight, and
+ * `close(graceMs)` lets those responses finish.
  */
 import { type Exchange, LocalReply, serveH1 } from "../http/mod.ts";
 import { bind, type Destination, type Service, type Snapshot } from "../mesh/mod.ts";
@@ -91,7 +93,7 @@ export function listenDevHttp(options: DevHttpOptions): Promise<TcpListener> {
         codec: "http1" as const,
       };
       return handleExchange(ex, session, options.http);
-    });
+    }, { drain: options.http.drain });
   });
 }
 

@@ -36,6 +36,12 @@ export interface HttpInputs {
    * connection keeps the config it was accepted with.
    */
   readonly current?: () => ProxyConfig;
+  /**
+   * Aborted when the waypoint drains (SIGTERM), as Envoy drains: HTTP/1.1 connections close at
+   * the next request boundary (the response in flight says `connection: close`, an idle
+   * keep-alive closes at once), h2c connections get GOAWAY and finish their streams.
+   */
+  readonly drain?: AbortSignal;
 }
 
 /**
@@ -55,8 +61,9 @@ export async function serveHttp(
     if (inputs.current) latest = refreshed(latest, inputs.current());
     return handleExchange(ex, latest, inputs);
   };
-  if (session.codec === "h2c") await serveH2c(conn, handler);
-  else await serveH1(conn, handler, { remote: parseNode(session.client) });
+  const drain = inputs.drain;
+  if (session.codec === "h2c") await serveH2c(conn, handler, { drain });
+  else await serveH1(conn, handler, { remote: parseNode(session.client), drain });
 }
 
 /**
@@ -135,7 +142,7 @@ function grpcReply(reply: LocalReply) {
     : new TextDecoder().decode(reply.body);
   const headers = new HeaderMap([
     ["content-type", "application/grpc"],
-    ["grpc-status", String(grpcStatusForHttp(reply.status))],
+    ["grpc-status", String(reply.grpcStatus ?? grpcStatusForHttp(reply.status))],
   ]);
   if (message) headers.set("grpc-message", encodeURIComponent(message));
   return { head: { status: 200, headers }, body: EMPTY_BODY };

@@ -7,7 +7,13 @@
  * - Only peers whose certificate chains to our root and whose SPIFFE id is in an accepted trust
  *   domain get an HTTP/2 session; others are dropped right after the handshake.
  * - Certificate reloads apply to new handshakes only; live sessions keep going.
- * - `close()` stops accepting, sends GOAWAY to every session and waits for streams to finish.
+ * - `drain()` sends GOAWAY to every session and keeps accepting: a session that starts while
+ *   draining gets GOAWAY right after its first stream, so a ztunnel that has not yet heard that we
+ *   are going away is still served, and is told to go elsewhere for the next stream (Envoy's
+ *   `drain_listeners?graceful` with Istio's `--drain-strategy immediate`).
+ * - `close()` stops accepting, drains, and resolves as soon as the last session is gone; sessions
+ *   still open after the grace are destroyed. Open streams (TCP splices included) are never cut
+ *   before the grace ends.
  */
 import tls from "node:tls";
 import type { TLSSocket } from "node:tls";
@@ -58,6 +64,8 @@ export interface HboneServer {
   readonly port: number;
   /** Open sessions right now. */
   readonly sessions: number;
+  /** GOAWAY to live sessions and to each new one after its first stream; keeps accepting. */
+  drain(): void;
   /** Stops accepting, GOAWAYs live sessions, resolves when they are gone or after `graceMs`. */
   close(graceMs?: number): Promise<void>;
 }
@@ -90,11 +98,14 @@ export function listenHbone(
   const unsubscribe = identity.subscribe(() => server.setSecureContext(tlsOptions(identity)));
   const sessions = new Set<H2Session>();
   const h2 = h2Options(config);
+  const state = { draining: false, closed: false };
 
   server.on("secureConnection", (socket: TLSSocket) => {
     const id = spiffeIdOf(socket.getPeerCertificate()?.subjectaltname);
     const td = id ? parseSpiffeId(id)?.trustDomain : undefined;
     const peerText = `${socket.remoteAddress}:${socket.remotePort}`;
+    // A handshake that finished after close(): nothing would wait for or end its session.
+    if (state.closed) return void socket.destroy();
     if (!td || !trustDomains().includes(td) || socket.alpnProtocol !== "h2") {
       log.warn("HBONE peer refused", {
         peer: peerText,
@@ -132,6 +143,7 @@ export function listenHbone(
         log.error("HBONE stream handler failed", { authority: request.authority, reason: e });
         refuse(stream, 500);
       }
+      if (state.draining) void session.close();
     });
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
@@ -156,7 +168,14 @@ export function listenHbone(
         get sessions() {
           return sessions.size;
         },
-        close: (graceMs = 5_000) => closeServer(server, sessions, graceMs, unsubscribe),
+        drain: () => {
+          state.draining = true;
+          for (const s of sessions) void s.close();
+        },
+        close: (graceMs = 5_000) => {
+          state.draining = state.closed = true;
+          return closeServer(server, sessions, graceMs, unsubscribe);
+        },
       });
     });
   });
