@@ -4,11 +4,14 @@
  * (client), or trailers (both).
  *
  * Invariants:
- * - A block in progress holds at most `maxHeaderListSize` encoded bytes; more ends the session
- *   with ENHANCE_YOUR_CALM. Every block is decoded, even for a stream we reset, so the HPACK
+ * - A block in progress holds at most twice `maxHeaderListSize` encoded bytes in at most
+ *   `MAX_CONTINUATIONS` CONTINUATION frames; more ends the session with ENHANCE_YOUR_CALM. The
+ *   slack lets a block that decodes to more than the list size still be decoded and answered
+ *   431 on its own stream. Every block is decoded, even for a stream we reset, so the HPACK
  *   table stays in step with the peer's.
  * - A request the server cannot take (over the stream limit, after GOAWAY, malformed, headers too
- *   large) gets its answer (REFUSED_STREAM, PROTOCOL_ERROR, 431) and the connection goes on.
+ *   large) gets its answer (REFUSED_STREAM, PROTOCOL_ERROR, 431) and the connection goes on;
+ *   each counts against the peer's reset budget (`guard.ts`).
  * - A body announced by content-length must match the DATA that comes (§8.1.1).
  */
 import { Buffer } from "node:buffer";
@@ -22,6 +25,7 @@ import {
   rstStreamFrame,
 } from "./frame.ts";
 import { checkFields, contentLengthOf, type H2Headers } from "./fields.ts";
+import { H2CalmError, MAX_CONTINUATIONS } from "./guard.ts";
 import { type HeaderField, HpackDecoder } from "./hpack.ts";
 import type { Outbound } from "./outbound.ts";
 import { type ConnState, remoteEnded, type SessionHooks } from "./state.ts";
@@ -33,6 +37,9 @@ interface Block {
   readonly parts: Buffer[];
   size: number;
 }
+
+/** Encoded bytes a block may buffer, per byte of the header list size we advertise. */
+const BLOCK_SLACK = 2;
 
 /** Assembles and applies the peer's header blocks. */
 export class HeaderBlocks {
@@ -75,6 +82,9 @@ export class HeaderBlocks {
     if (!b || b.streamId !== f.streamId) {
       throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, "unexpected CONTINUATION");
     }
+    if (b.parts.length > MAX_CONTINUATIONS) {
+      throw new H2CalmError("continuation_flood", "too many CONTINUATION frames");
+    }
     b.parts.push(f.payload);
     b.size += f.payload.length;
     this.#checkSize();
@@ -82,8 +92,8 @@ export class HeaderBlocks {
   }
 
   #checkSize(): void {
-    if (this.#block!.size > this.#state.opts.maxHeaderListSize) {
-      throw new H2ProtocolError(ErrorCode.ENHANCE_YOUR_CALM, "header block too large");
+    if (this.#block!.size > this.#state.opts.maxHeaderListSize * BLOCK_SLACK) {
+      throw new H2CalmError("header_block_too_large", "header block too large");
     }
   }
 
@@ -111,10 +121,12 @@ export class HeaderBlocks {
       return;
     }
     if (state.streams.size >= state.opts.maxConcurrentStreams) {
+      state.guard.provokedReset();
       this.#out.queueReply(rstStreamFrame(id, ErrorCode.REFUSED_STREAM));
       return;
     }
     if (tooLarge) {
+      state.guard.provokedReset();
       this.#out.queueReply(
         headersFrames(
           id,
@@ -132,6 +144,7 @@ export class HeaderBlocks {
       : contentLengthOf(headers);
     // A body announced by content-length cannot be missing (RFC 9113 §8.1.1).
     if (typeof headers === "string" || (b.endStream && (length ?? 0) !== 0)) {
+      state.guard.provokedReset();
       this.#out.queueReply(rstStreamFrame(id, ErrorCode.PROTOCOL_ERROR));
       return;
     }
@@ -174,6 +187,7 @@ export class HeaderBlocks {
       return;
     }
     s._responded = true;
+    s._idleEpoch = this.#state.epoch;
     s._contentLength = responseLength(s.headers[":method"], headers);
     if (b.endStream && !lengthHolds(s, 0, true)) {
       throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, "no DATA for content-length", id);
@@ -196,6 +210,7 @@ export class HeaderBlocks {
       throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, "DATA short of content-length", s.id);
     }
     s.trailers = trailers;
+    s._idleEpoch = this.#state.epoch;
     s.emit("trailers", trailers);
     remoteEnded(this.#hooks, s);
   }

@@ -9,6 +9,10 @@
  *   GOAWAY; a stream error resets only that stream, here.
  * - DATA counts against both receive windows before anything else; bytes we drop (a closed
  *   stream, padding, a stream error) are credited back at once.
+ * - Frames that cost us work without carrying any (SETTINGS, PING, PRIORITY, empty DATA without
+ *   END_STREAM, unknown types), resets of open streams and the stream errors a peer provokes
+ *   count against the budgets of `guard.ts`, which end the session when spent. Late frames for
+ *   streams already closed cost a map lookup and are not counted.
  */
 import type { Buffer } from "node:buffer";
 import {
@@ -91,6 +95,7 @@ export class Inbound {
     } catch (e) {
       if (e instanceof H2ProtocolError && e.streamId !== undefined) {
         this.#hooks.streamError(e.streamId, e.code, e.message);
+        this.#state.guard.provokedReset();
         return;
       }
       throw e;
@@ -110,7 +115,7 @@ export class Inbound {
         if (f.payload.length !== 5) {
           throw new H2ProtocolError(ErrorCode.FRAME_SIZE_ERROR, "PRIORITY size", f.streamId);
         }
-        return;
+        return this.#state.guard.control();
       case FrameType.RST_STREAM:
         return this.#onRstStream(f);
       case FrameType.SETTINGS:
@@ -124,7 +129,7 @@ export class Inbound {
       case FrameType.WINDOW_UPDATE:
         return this.#onWindowUpdate(f);
       default:
-        return; // Unknown frame types are ignored (RFC 9113 §4.1).
+        return this.#state.guard.control(); // Unknown types are ignored (RFC 9113 §4.1).
     }
   }
 
@@ -162,25 +167,31 @@ export class Inbound {
       out.creditConnection(data.length);
       throw new H2ProtocolError(ErrorCode.PROTOCOL_ERROR, "DATA differs from content-length", id);
     }
+    s._idleEpoch = this.#state.epoch;
     if (data.length > 0) s._onData(data);
     if (f.flags & Flag.END_STREAM) remoteEnded(this.#hooks, s);
+    else if (data.length === 0) this.#state.guard.control();
   }
 
   #onRstStream(f: Frame): void {
     const id = f.streamId;
     if (id === 0) throw connError("RST_STREAM on stream 0");
     const code = parseU32(f.payload, false);
-    const s = this.#state.streams.get(id);
+    const state = this.#state;
+    const s = state.streams.get(id);
     if (!s) {
-      if (this.#state.isIdle(id)) throw connError("RST_STREAM on an idle stream");
+      if (state.isIdle(id)) throw connError("RST_STREAM on an idle stream");
       return;
     }
     this.#hooks.closeStream(s);
     s._onReset(code, true);
+    // Rapid reset: a stream opened and dropped before we answered it cost us its handler.
+    if (state.role === "server" && !s._localEnded) state.guard.peerReset();
   }
 
   #onSettings(f: Frame): void {
     if (f.streamId !== 0) throw connError("SETTINGS on a stream");
+    if (this.#gotSettings) this.#state.guard.control();
     if (f.flags & Flag.ACK) {
       if (f.payload.length !== 0) {
         throw new H2ProtocolError(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS ACK with payload");
@@ -210,6 +221,7 @@ export class Inbound {
   #onPing(f: Frame): void {
     if (f.streamId !== 0) throw connError("PING on a stream");
     if (f.payload.length !== 8) throw new H2ProtocolError(ErrorCode.FRAME_SIZE_ERROR, "PING size");
+    this.#state.guard.control();
     if (f.flags & Flag.ACK) this.#keepalive.onAck(f.payload);
     else this.#out.queueReply(pingFrame(f.payload, true));
   }

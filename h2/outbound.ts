@@ -14,13 +14,8 @@
  *   quarter window, so a stream's readable buffer never holds more than its window.
  */
 import { Buffer } from "node:buffer";
-import {
-  dataHeader,
-  DEFAULT_WINDOW,
-  ErrorCode,
-  H2ProtocolError,
-  windowUpdateFrame,
-} from "./frame.ts";
+import { dataHeader, DEFAULT_WINDOW, windowUpdateFrame } from "./frame.ts";
+import { H2CalmError } from "./guard.ts";
 import type { ConnState } from "./state.ts";
 import type { H2Stream } from "./stream.ts";
 
@@ -63,13 +58,13 @@ export class Outbound {
   /**
    * Queues a reply the peer provoked; counted against the flood limit while we are congested.
    *
-   * @throws H2ProtocolError ENHANCE_YOUR_CALM beyond `maxQueuedControlFrames`
+   * @throws H2CalmError `queued_control_frames` beyond `maxQueuedControlFrames`
    */
   queueReply(frame: Buffer): void {
     if (
       this.#congested && ++this.#controlWhileCongested > this.#state.opts.maxQueuedControlFrames
     ) {
-      throw new H2ProtocolError(ErrorCode.ENHANCE_YOUR_CALM, "too many queued control frames");
+      throw new H2CalmError("queued_control_frames", "too many replies queued while congested");
     }
     this.queue(frame);
   }
@@ -158,6 +153,7 @@ export class Outbound {
         this.#blocked.add(s);
         return;
       }
+      s._idleEpoch = this.#state.epoch;
       this.queue(dataHeader(s.id, n, false));
       this.queue(at === 0 && n === data.length ? data : data.subarray(at, at + n));
       s._sendWindow -= n;

@@ -3,13 +3,16 @@
  * carrying bytes (HBONE) and ordinary requests with bodies and trailers (h2c), flow control both
  * ways, PING keepalive, GOAWAY and RST_STREAM. No server push, no priorities, no 1xx responses
  * sent. This file is the session's API and lifecycle; the parts it wires are `inbound.ts` (the
- * way in), `outbound.ts` (the way out and flow control), `keepalive.ts` and `settings.ts`.
+ * way in), `outbound.ts` (the way out and flow control), `keepalive.ts`, `idle.ts` (stream idle
+ * timeout), `guard.ts` (flood limits) and `settings.ts`.
  *
  * Invariants:
  * - Memory is bounded: see `inbound.ts`, `header_block.ts` and `outbound.ts` for the reader, the
  *   header blocks, the readable buffers and the output queue.
  * - A peer's protocol error ends the session with GOAWAY(code) and closes the socket; a stream
- *   error resets only that stream. Nothing a peer sends throws out of this module.
+ *   error resets only that stream. Nothing a peer sends throws out of this module. A session we
+ *   end for the peer's error logs one warning naming the peer and the reason, and keeps the
+ *   reason in `stats.goawayReason`.
  * - After GOAWAY (sent or received) no new streams start; the socket is closed once the last
  *   stream is done.
  */
@@ -30,7 +33,10 @@ import {
   rstStreamFrame,
   windowUpdateFrame,
 } from "./frame.ts";
+import { log } from "../log/mod.ts";
+import { type H2Stats, reasonOf } from "./guard.ts";
 import { HpackError } from "./hpack.ts";
+import { IdleSweep } from "./idle.ts";
 import { checkFields, type H2Headers, type OutgoingHeaders, requestFields } from "./fields.ts";
 import { Inbound } from "./inbound.ts";
 import { Keepalive } from "./keepalive.ts";
@@ -47,6 +53,7 @@ import { H2Stream, H2StreamError, type StreamHost } from "./stream.ts";
 
 export type { H2Options, H2Settings } from "./settings.ts";
 export type { StreamHandler } from "./state.ts";
+export type { GoawayReason, H2Stats } from "./guard.ts";
 
 /** Options of {@link H2Session.request}. */
 export interface RequestOptions {
@@ -102,6 +109,7 @@ export class H2Session extends EventEmitter implements StreamHost {
   readonly #out: Outbound;
   readonly #in: Inbound;
   readonly #keepalive: Keepalive;
+  readonly #idle: IdleSweep | undefined;
   #readyResolve!: () => void;
   #readyReject!: (e: Error) => void;
   #closed: Promise<void> | undefined;
@@ -138,6 +146,9 @@ export class H2Session extends EventEmitter implements StreamHost {
         ),
     });
     this.#in = new Inbound(state, out, this.#hooks(onStream), this.#keepalive);
+    if (o.streamIdleTimeoutMs > 0) {
+      this.#idle = new IdleSweep(state, o.streamIdleTimeoutMs, (s) => this.#onIdle(s));
+    }
 
     socket.on("data", (chunk: Buffer) => this.#onSocketData(chunk));
     socket.on("error", (e: Error) => this.#finish(e));
@@ -181,6 +192,11 @@ export class H2Session extends EventEmitter implements StreamHost {
   /** The session is gone (socket closed or destroyed). */
   get destroyed(): boolean {
     return this.#state.finished;
+  }
+
+  /** Counters of what the peer made us do, and why we ended the session if it was its fault. */
+  get stats(): Readonly<H2Stats> {
+    return { ...this.#state.guard.stats };
   }
 
   /** The peer's GOAWAY, if one came. */
@@ -236,6 +252,8 @@ export class H2Session extends EventEmitter implements StreamHost {
       true,
       checked,
     );
+    s._tunnel = checked[":method"] === "CONNECT";
+    s._idleEpoch = st.epoch;
     st.streams.set(id, s);
     this.#out.queue(
       headersFrames(id, st.encoder.encode(fields), endStream, st.remote.maxFrameSize),
@@ -385,6 +403,8 @@ export class H2Session extends EventEmitter implements StreamHost {
       false,
       headers,
     );
+    s._tunnel = headers[":method"] === "CONNECT";
+    s._idleEpoch = st.epoch;
     st.streams.set(id, s);
     return s;
   }
@@ -415,18 +435,42 @@ export class H2Session extends EventEmitter implements StreamHost {
   }
 
   #onFailure(e: unknown): void {
+    const stats = this.#state.guard.stats;
     if (e instanceof H2ProtocolError) {
+      stats.goawayReason = reasonOf(e);
       this.#connectionError(e.code, e.message);
     } else if (e instanceof HpackError) {
+      stats.goawayReason = "compression_error";
       this.#connectionError(ErrorCode.COMPRESSION_ERROR, e.message);
     } else {
+      stats.goawayReason = "internal_error";
       this.#connectionError(ErrorCode.INTERNAL_ERROR, (e as Error)?.message ?? String(e), e);
     }
+  }
+
+  /** A request stream idle for `streamIdleTimeoutMs`: reset, and its handler sees an error. */
+  #onIdle(s: H2Stream): void {
+    this.#state.guard.stats.idleTimeouts++;
+    this._streamReset(s, ErrorCode.CANCEL);
+    s.destroy(
+      new H2StreamError(
+        "ERR_H2_STREAM_IDLE",
+        "stream idle timeout: no bytes either way",
+        ErrorCode.CANCEL,
+      ),
+    );
   }
 
   #connectionError(code: number, message: string, cause?: unknown): void {
     if (this.#state.finished) return;
     this.#in.stop();
+    log.warn("HTTP/2 session ended for a peer error", {
+      peer: peerOf(this.socket),
+      role: this.role,
+      reason: this.#state.guard.stats.goawayReason,
+      code: errorName(code),
+      detail: message,
+    });
     if (!this.#state.ending) this.#sendGoaway(code, message);
     this.#out.flush();
     const error = new H2StreamError(
@@ -481,6 +525,7 @@ export class H2Session extends EventEmitter implements StreamHost {
     st.finished = true;
     this.#in.stop();
     this.#out.clear();
+    this.#idle?.stop();
     const streamError = error instanceof H2StreamError ? error : new H2StreamError(
       "ERR_H2_SESSION_CLOSED",
       error ? `session closed: ${error.message}` : "session closed",
@@ -498,4 +543,18 @@ export class H2Session extends EventEmitter implements StreamHost {
       this.emit("close", error);
     });
   }
+}
+
+/**
+ * The peer's address as `ip:port`: of the socket, or of the connection under it when the socket
+ * is a stream of another session (h2c inside an HBONE tunnel).
+ */
+function peerOf(socket: Duplex): string {
+  let s: unknown = socket;
+  for (let depth = 0; depth < 3 && s; depth++) {
+    const { remoteAddress, remotePort } = s as { remoteAddress?: string; remotePort?: number };
+    if (remoteAddress) return `${remoteAddress}:${remotePort}`;
+    s = (s as { session?: { socket?: unknown } }).session?.socket;
+  }
+  return "unknown";
 }

@@ -36,6 +36,11 @@ export interface H2Options {
   pingTimeoutMs?: number;
   /** Replies we may queue for a peer while our socket is congested. @default 10,000 */
   maxQueuedControlFrames?: number;
+  /**
+   * A stream other than CONNECT with no byte either way for this long is reset with CANCEL
+   * (Envoy's `stream_idle_timeout`); 0 turns it off. @default 5 min
+   */
+  streamIdleTimeoutMs?: number;
 }
 
 /** SETTINGS values (RFC 9113 §6.5.2). */
@@ -59,6 +64,7 @@ const DEFAULTS: Required<H2Options> = {
   pingIntervalMs: 10_000,
   pingTimeoutMs: 20_000,
   maxQueuedControlFrames: 10_000,
+  streamIdleTimeoutMs: 300_000,
 };
 
 /**

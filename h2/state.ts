@@ -10,6 +10,7 @@
  */
 import type { Duplex } from "node:stream";
 import type { H2Headers } from "./fields.ts";
+import { Guard } from "./guard.ts";
 import { HpackEncoder } from "./hpack.ts";
 import { type H2Options, type H2Settings, initialRemoteSettings } from "./settings.ts";
 import type { H2Stream } from "./stream.ts";
@@ -23,6 +24,10 @@ export class ConnState {
   readonly remote: H2Settings = initialRemoteSettings();
   /** Encodes every header block we send, in the order they go out. */
   readonly encoder = new HpackEncoder();
+  /** What the peer may make us do, and the counters. */
+  readonly guard = new Guard();
+  /** Ticks of the idle sweep; a stream notes it on activity (see `idle.ts`). */
+  epoch = 0;
   nextStreamId = 1;
   lastPeerStreamId = 0;
   /** The last stream id our GOAWAY named, once we sent one. */

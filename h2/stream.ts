@@ -14,9 +14,11 @@
  *   more than the stream window. Peer trailers are set and emitted (`trailers`) before the end,
  *   and a body that does not match its `content-length` ends in an error, never in a clean end.
  * - `destroy()` of a stream not yet closed sends RST_STREAM(CANCEL). A peer RST_STREAM with
- *   NO_ERROR or CANCEL ends the readable side cleanly and makes later writes no-ops; any other
- *   code destroys the stream with an {@link H2StreamError} (as ztunnel reads them), and so does
- *   any reset of a client stream before its response, which then never comes.
+ *   NO_ERROR or CANCEL ends the readable side cleanly and makes later writes no-ops; on a server
+ *   whose response was not complete, the stream also emits `aborted` and is destroyed without
+ *   error, so a handler still producing the response stops (its work is released). Any other code
+ *   destroys the stream with an {@link H2StreamError} (as ztunnel reads them), and so does any
+ *   reset of a client stream before its response, which then never comes.
  */
 import { Buffer } from "node:buffer";
 import { Duplex } from "node:stream";
@@ -81,6 +83,10 @@ export class H2Stream extends Duplex {
   _recvWindow: number;
   /** @internal Consumed bytes not yet given back to the peer. */
   _uncredited = 0;
+  /** @internal A CONNECT stream: a tunnel, exempt from the stream idle timeout. */
+  _tunnel = false;
+  /** @internal The session's idle epoch at the last activity (see `idle.ts`). */
+  _idleEpoch = 0;
   /** @internal Bytes pushed into the readable buffer. */
   _delivered = 0;
   /** @internal Bytes known to have left the readable buffer (or been discarded). */
@@ -276,6 +282,12 @@ export class H2Stream extends Duplex {
       const cb = this._pendingCb ?? this._finalCb;
       this._pending = this._pendingCb = this._finalCb = undefined;
       cb?.();
+      // A client gone before our response is whole needs none of it (a server's reset of a
+      // client stream after its response leaves that response readable, RFC 9113 §8.1).
+      if (this.#host.role === "server" && !this._localEnded && !this.destroyed) {
+        this.emit("aborted");
+        this.destroy();
+      }
       return;
     }
     const why = !byPeer
