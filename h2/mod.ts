@@ -10,6 +10,8 @@
  *   stream's `response` event.
  * - Streams are node `Duplex`es; attach an `error` listener to each, as with any node stream.
  *   `sendTrailers()` ends one with trailers; received trailers come as a `trailers` event.
+ * - Abusive peers (rapid reset, control-frame and CONTINUATION floods, idle request streams)
+ *   are cut off within fixed budgets (`guard.ts`, `idle.ts`); `session.stats` counts them.
  *
  * It owns framing, HPACK, flow control, stream states and the header rules of RFC 9113 §8. It
  * must not know about tunnels, the mesh or HTTP semantics beyond those rules: tunables come in
@@ -19,9 +21,11 @@
 export { ErrorCode, errorName } from "./frame.ts";
 export {
   connectH2,
+  type GoawayReason,
   type H2Options,
   H2Session,
   type H2Settings,
+  type H2Stats,
   type RequestOptions,
   serveH2,
   type StreamHandler,
