@@ -37,6 +37,7 @@ import {
   type RequestState,
   router,
   wasmFilter,
+  wasmGrpcCaller,
   wasmHttpCaller,
 } from "../proxy/mod.ts";
 import { meter, ModuleFetcher, WasmRuntime } from "../wasm/mod.ts";
@@ -68,6 +69,7 @@ import {
   type TunnelConfig,
 } from "../tunnel/mod.ts";
 import type { HostPort } from "./flags.ts";
+import { drainListeners, type DrainOptions } from "./shutdown.ts";
 
 /** Everything `run` needs, already parsed. */
 export interface RunOptions {
@@ -154,8 +156,11 @@ export interface Waypoint {
   /** The span exporters, one per tracing provider in use. */
   readonly traces: TraceExporters;
   readonly admin: readonly ServedApp[];
-  /** Readiness false, stop accepting, GOAWAY, wait up to `graceMs`, then release everything. */
-  close(graceMs?: number): Promise<void>;
+  /**
+   * Readiness false, GOAWAY and `connection: close` everywhere, accept for `acceptMs`, then stop
+   * accepting and wait for the last stream, up to `graceMs` in all; then release everything.
+   */
+  close(graceMs?: number, options?: DrainOptions): Promise<void>;
 }
 
 /**
@@ -266,6 +271,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
   const wasm = new WasmRuntime({
     loader: new ModuleFetcher(),
     httpCaller: wasmHttpCaller({ config: () => holder.current, upstreams, balancer }),
+    grpcCaller: wasmGrpcCaller({ config: () => holder.current, upstreams, balancer }),
     // Bounds each plugin callback's run time: a runaway plugin traps instead of stalling us.
     instrument: meter,
     node: { id: `waypoint~${options.namespace}~${options.name}`, cluster: options.name },
@@ -293,10 +299,12 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
     router({ upstreams, balancer }),
   ]);
   let ready = false;
+  // Aborted on close: every HTTP connection inside the tunnels and on --dev-http drains (Envoy's).
+  const drain = new AbortController();
   const handle = inboundHandler({
     config: () => holder.current,
     outbound,
-    http: { chain, current: () => holder.current },
+    http: { chain, current: () => holder.current, drain: drain.signal },
     metrics,
     accessLogs,
   });
@@ -311,7 +319,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
       ...options.devHttp,
       identity: options.devIdentity ?? `spiffe://${options.trustDomain}/ns/default/sa/default`,
       config: () => holder.current,
-      http: { chain, current: () => holder.current },
+      http: { chain, current: () => holder.current, drain: drain.signal },
     })
     : undefined;
   const sandwich = options.sandwich
@@ -364,15 +372,16 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
     pool,
     traces,
     admin,
-    close: async (graceMs = 5_000) => {
+    close: async (graceMs = 5_000, drainOptions?: DrainOptions) => {
       ready = false;
+      drain.abort();
+      hbone.drain();
+      const listeners = drainListeners([hbone, sandwich, devHttp], graceMs, drainOptions);
       await watch.close();
       await gatewayStatus?.close();
       identity.close();
       ca?.close();
-      await sandwich?.close();
-      await devHttp?.close();
-      await hbone.close(graceMs);
+      await listeners;
       unsubscribeProviders();
       await traces.close();
       await accessLogs.drain();

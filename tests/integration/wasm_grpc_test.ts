@@ -38,3 +38,18 @@ Deno.test("a WasmPlugin without trailer callbacks leaves the gRPC trailers as th
   assert.equal(r.trailers?.["x-wasm-trailer"], undefined);
   assert.equal(mesh.server.seen.length, 1);
 });
+
+Deno.test("a WasmPlugin's local response to a gRPC request carries the gRPC status it chose", async () => {
+  const p = new Plugin();
+  const module = p.build(`${LIFECYCLE}
+    (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+      (drop (call $local (i32.const 403) ${p.str("wasm_denied")} ${p.str("no entry")}
+        ${p.pairs([])} (i32.const 16)))
+      (i32.const 1))`);
+  await using mesh = await grpcMesh("127.0.33.213", module);
+  const r = await mesh.call("/test.Echo/Unary", "denied");
+  assert.equal(r.headers[":status"], 200, "a trailers-only gRPC response");
+  assert.equal(r.headers["grpc-status"], "16", "UNAUTHENTICATED, as the plugin said");
+  assert.equal(decodeURIComponent(String(r.headers["grpc-message"])), "no entry");
+  assert.equal(mesh.server.seen.length, 0);
+});
