@@ -63,6 +63,8 @@ export interface RequestOptions {
 
 /** After we end the socket, the peer has this long to close its side. */
 const END_GRACE_MS = 2_000;
+/** The highest stream id (2^31 - 1): what a shutdown notice names. */
+const MAX_STREAM_ID = 0x7fffffff;
 
 /**
  * Serves HTTP/2 on an accepted connection (after TLS and ALPN `h2`, or cleartext).
@@ -272,6 +274,18 @@ export class H2Session extends EventEmitter implements StreamHost {
    */
   ping(): Promise<number> {
     return this.#keepalive.ping();
+  }
+
+  /**
+   * First half of a graceful close (RFC 9113 §6.8, as Envoy and nghttp2 do it): GOAWAY(NO_ERROR)
+   * naming the highest possible stream id, so the peer opens no new stream while the streams it
+   * already sent are still taken. `close()` later sends the GOAWAY with the real last stream id.
+   */
+  shutdownNotice(): void {
+    const st = this.#state;
+    if (st.finished || st.ending || st.goawaySent !== undefined || st.noticeSent) return;
+    st.noticeSent = true;
+    this.#out.queue(goawayFrame(MAX_STREAM_ID, ErrorCode.NO_ERROR));
   }
 
   /**

@@ -32,6 +32,8 @@ export class ConnState {
   lastPeerStreamId = 0;
   /** The last stream id our GOAWAY named, once we sent one. */
   goawaySent: number | undefined;
+  /** A shutdown notice (GOAWAY naming the highest stream id) went out; streams still start. */
+  noticeSent = false;
   goawayReceived: { errorCode: number; lastStreamId: number } | undefined;
   /** The socket is being ended: nothing more goes out after the flush. */
   ending = false;

@@ -7,7 +7,8 @@
  * - Only peers whose certificate chains to our root and whose SPIFFE id is in an accepted trust
  *   domain get an HTTP/2 session; others are dropped right after the handshake.
  * - Certificate reloads apply to new handshakes only; live sessions keep going.
- * - `drain()` sends GOAWAY to every session and keeps accepting: a session that starts while
+ * - `drain()` sends every session a shutdown notice, then (1 s later) the final GOAWAY, and keeps
+ *   accepting: a session that starts while
  *   draining gets GOAWAY right after its first stream, so a ztunnel that has not yet heard that we
  *   are going away is still served, and is told to go elsewhere for the next stream (Envoy's
  *   `drain_listeners?graceful` with Istio's `--drain-strategy immediate`).
@@ -170,7 +171,13 @@ export function listenHbone(
         },
         drain: () => {
           state.draining = true;
-          for (const s of sessions) void s.close();
+          // Notice first, final GOAWAY a moment later: a CONNECT that crossed our notice on the
+          // wire is still served rather than refused (Envoy's two-step drain).
+          for (const s of sessions) s.shutdownNotice();
+          const final = setTimeout(() => {
+            for (const s of sessions) void s.close();
+          }, NOTICE_MS);
+          Deno.unrefTimer(final);
         },
         close: (graceMs = 5_000) => {
           state.draining = state.closed = true;
@@ -180,6 +187,9 @@ export function listenHbone(
     });
   });
 }
+
+/** Between the shutdown notice and the final GOAWAY of a drain: several round trips of a mesh. */
+const NOTICE_MS = 1_000;
 
 /** Answers a stream with a non-200 status and ends it, as ztunnel does (HEADERS + END_STREAM). */
 export function refuse(stream: H2Stream, status: number): void {
