@@ -8,10 +8,10 @@
  *   domain get an HTTP/2 session; others are dropped right after the handshake.
  * - Certificate reloads apply to new handshakes only; live sessions keep going.
  * - `drain()` sends every session a shutdown notice, then (1 s later) the final GOAWAY, and keeps
- *   accepting: a session that starts while
- *   draining gets GOAWAY right after its first stream, so a ztunnel that has not yet heard that we
- *   are going away is still served, and is told to go elsewhere for the next stream (Envoy's
- *   `drain_listeners?graceful` with Istio's `--drain-strategy immediate`).
+ *   accepting: a session that starts while draining gets GOAWAY right after its first stream, so
+ *   a ztunnel that has not yet heard that we are going away is still served, and is told to go
+ *   elsewhere for the next stream (Envoy's `drain_listeners?graceful` with Istio's
+ *   `--drain-strategy immediate`).
  * - `close()` stops accepting, drains, and resolves as soon as the last session is gone; sessions
  *   still open after the grace are destroyed. Open streams (TCP splices included) are never cut
  *   before the grace ends.
