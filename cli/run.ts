@@ -333,6 +333,7 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
     wasm,
     processMetrics({
       downstreamConnections: () => hbone.sessions,
+      downstreamGoaways: () => hbone.goaways,
       upstream: () => pool.stats,
       configVersion: () => holder.current.version,
       configLoads: () => loads,

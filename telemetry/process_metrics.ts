@@ -15,6 +15,8 @@ import type { Registry } from "./registry.ts";
 export interface ProcessSources {
   /** HBONE connections from ztunnels now open. */
   readonly downstreamConnections: () => number;
+  /** HBONE connections we ended for the peer's fault (floods, protocol errors), by reason. */
+  readonly downstreamGoaways?: () => ReadonlyMap<string, number>;
   /** The HBONE client pool: connections and streams open. */
   readonly upstream: () => { readonly connections: number; readonly streams: number };
   /** The version of the config in force. */
@@ -61,6 +63,18 @@ export function processMetrics(sources: ProcessSources): () => string {
     family("waypoint_downstream_connections", "gauge", "HBONE connections from ztunnels", [
       ["", sources.downstreamConnections()],
     ]);
+    if (sources.downstreamGoaways) {
+      const samples: [string, number][] = [];
+      for (const [reason, n] of sources.downstreamGoaways()) {
+        samples.push([`{reason="${reason}"}`, n]);
+      }
+      family(
+        "waypoint_downstream_goaway_total",
+        "counter",
+        "HBONE connections ended with GOAWAY for the peer's fault, by reason",
+        samples,
+      );
+    }
     family("waypoint_upstream_connections", "gauge", "HBONE connections to ztunnels", [
       ["", up.connections],
     ]);

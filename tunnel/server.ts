@@ -65,6 +65,8 @@ export interface HboneServer {
   readonly port: number;
   /** Open sessions right now. */
   readonly sessions: number;
+  /** Sessions we ended for a peer's fault, by reason (floods, protocol errors), since start. */
+  readonly goaways: ReadonlyMap<string, number>;
   /** GOAWAY to live sessions and to each new one after its first stream; keeps accepting. */
   drain(): void;
   /** Stops accepting, GOAWAYs live sessions, resolves when they are gone or after `graceMs`. */
@@ -98,6 +100,7 @@ export function listenHbone(
   });
   const unsubscribe = identity.subscribe(() => server.setSecureContext(tlsOptions(identity)));
   const sessions = new Set<H2Session>();
+  const goaways = new Map<string, number>();
   const h2 = h2Options(config);
   const state = { draining: false, closed: false };
 
@@ -147,7 +150,11 @@ export function listenHbone(
       if (state.draining) void session.close();
     });
     sessions.add(session);
-    session.on("close", () => sessions.delete(session));
+    session.on("close", () => {
+      sessions.delete(session);
+      const reason = session.stats.goawayReason;
+      if (reason) goaways.set(reason, (goaways.get(reason) ?? 0) + 1);
+    });
     session.on(
       "error",
       (e: Error) => log.debug("HBONE session error", { peer: peerText, reason: e }),
@@ -169,6 +176,7 @@ export function listenHbone(
         get sessions() {
           return sessions.size;
         },
+        goaways,
         drain: () => {
           state.draining = true;
           // Notice first, final GOAWAY a moment later: a CONNECT that crossed our notice on the

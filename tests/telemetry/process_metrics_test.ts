@@ -8,6 +8,7 @@ Deno.test("processMetrics() renders the waypoint_ families from the getters at e
   registry.counter("istio_tcp_connections_opened_total", "x").series('a="1"');
   const render = processMetrics({
     downstreamConnections: () => 3,
+    downstreamGoaways: () => new Map([["rapid_reset", 2]]),
     upstream: () => ({ connections: 2, streams: 5 }),
     configVersion: () => 7,
     configLoads: () => loads,
@@ -21,6 +22,7 @@ Deno.test("processMetrics() renders the waypoint_ families from the getters at e
   const samples = text.split("\n").filter((l) => l && !l.startsWith("#"));
   assert.deepEqual(samples, [
     "waypoint_downstream_connections 3",
+    'waypoint_downstream_goaway_total{reason="rapid_reset"} 2',
     "waypoint_upstream_connections 2",
     "waypoint_upstream_streams 5",
     "waypoint_config_version 7",
