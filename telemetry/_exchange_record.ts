@@ -5,7 +5,7 @@
  */
 import type { HeaderMap, HttpContext } from "../http/mod.ts";
 import type { Destination, Endpoint, Service } from "../mesh/mod.ts";
-import type { CelAttributes } from "./cel.ts";
+import type { CelAttributes } from "./cel/mod.ts";
 import type { ExchangeEnd } from "./_exchange_end.ts";
 import { field, grpcStatusOf } from "./_exchange_end.ts";
 import type { LogRecord } from "./access_log.ts";

@@ -11,7 +11,7 @@
  *   order, and a series is found by the joined values of those alone.
  * - A failed expression yields `unknown`, as Envoy writes a tag whose CEL value errored.
  */
-import type { CelAttributes, CelProgram } from "./cel.ts";
+import type { CelAttributes, CelProgram } from "./cel/mod.ts";
 import { escapeLabelValue } from "./registry.ts";
 import { HTTP_LABELS } from "./istio_metrics.ts";
 import type { MetricsSettings } from "./telemetry_api.ts";

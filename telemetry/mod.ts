@@ -115,7 +115,7 @@ export {
   type CelMap,
   type CelProgram,
   compileCel,
-} from "./cel.ts";
+} from "./cel/mod.ts";
 export {
   type AccessLogSetting,
   type CompiledTelemetry,

@@ -15,7 +15,7 @@
  *   Envoy's TCP line (no request: `"- - -"`, response code 0).
  */
 import type { Destination, Endpoint, Service, Snapshot } from "../mesh/mod.ts";
-import type { CelAttributes } from "./cel.ts";
+import type { CelAttributes } from "./cel/mod.ts";
 import {
   destinationValues,
   envoyFlag,

@@ -14,7 +14,7 @@
  *   here, and a bad one is an error naming the resource, its `file:line` and the field.
  */
 import type { Destination, Problem, SourceDoc, WaypointSelf } from "../mesh/mod.ts";
-import { CelError, type CelProgram, compileCel } from "./cel.ts";
+import { CelError, type CelProgram, compileCel } from "./cel/mod.ts";
 
 /** Telemetry metric enum → family name (l7.md §3.2). */
 export const METRIC_NAMES: Readonly<Record<string, string>> = Object.freeze({
