@@ -37,11 +37,8 @@ import {
 } from "./istio_metrics.ts";
 import { destinationLabels, sourceLabels } from "./mesh_labels.ts";
 import { MetricsShape } from "./metric_shape.ts";
-import {
-  type CompiledTelemetry,
-  DEFAULT_TELEMETRY,
-  type TelemetrySettings,
-} from "./telemetry_api.ts";
+import { DEFAULT_TELEMETRY } from "./telemetry_api.ts";
+import type { CompiledTelemetry, TelemetrySettings } from "./telemetry_settings.ts";
 import type { AccessLogs } from "./access_log.ts";
 import { HttpRecord, type RecordState } from "./_exchange_record.ts";
 

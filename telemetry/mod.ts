@@ -116,13 +116,12 @@ export {
   type CelProgram,
   compileCel,
 } from "./cel/mod.ts";
+export { compileTelemetry, DEFAULT_TELEMETRY } from "./telemetry_api.ts";
 export {
   type AccessLogSetting,
   type CompiledTelemetry,
-  compileTelemetry,
   type CustomTag,
   DEFAULT_PROVIDERS,
-  DEFAULT_TELEMETRY,
   METRIC_NAMES,
   type MetricOverride,
   type MetricsSettings,
@@ -130,7 +129,7 @@ export {
   type TelemetryProviders,
   type TelemetrySettings,
   type TracingSettings,
-} from "./telemetry_api.ts";
+} from "./telemetry_settings.ts";
 export { MetricsShape } from "./metric_shape.ts";
 export {
   type AccessLogFormat,

@@ -26,11 +26,8 @@ import { BodyMeter, meteredBody } from "./_body_meter.ts";
 import { type ExchangeEnd, grpcStatusOf, isGrpc, watchExchange } from "./_exchange_end.ts";
 import { destinationLabels, hostOf, sourceLabels } from "./mesh_labels.ts";
 import { upstreamCluster } from "./_exchange_record.ts";
-import {
-  type CompiledTelemetry,
-  DEFAULT_TELEMETRY,
-  type TracingSettings,
-} from "./telemetry_api.ts";
+import { DEFAULT_TELEMETRY } from "./telemetry_api.ts";
+import type { CompiledTelemetry, TracingSettings } from "./telemetry_settings.ts";
 import type { PeerLabels } from "./peer_labels.ts";
 import {
   decideSampling,
