@@ -9,7 +9,7 @@ import type { CelAttributes } from "./cel/mod.ts";
 import type { ExchangeEnd } from "./_exchange_end.ts";
 import { field, grpcStatusOf } from "./_exchange_end.ts";
 import type { LogRecord } from "./access_log.ts";
-import { envoyFlag } from "./istio_metrics.ts";
+import { envoyFlag } from "./istio_labels.ts";
 import { hostOf } from "./mesh_labels.ts";
 
 /** The request state the record reads; the proxy's `RequestState` has it. */

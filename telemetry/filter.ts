@@ -27,14 +27,9 @@ import type { Filter, HeaderMap, HttpContext } from "../http/mod.ts";
 import type { Destination, Endpoint, Service, Snapshot } from "../mesh/mod.ts";
 import { BodyMeter, meteredBody } from "./_body_meter.ts";
 import { type ExchangeEnd, field, grpcStatusOf, isGrpc, watchExchange } from "./_exchange_end.ts";
-import {
-  destinationText,
-  destinationValues,
-  type IstioMetrics,
-  type LabelPair,
-  sourceText,
-  sourceValues,
-} from "./istio_metrics.ts";
+import type { IstioMetrics } from "./istio_metrics.ts";
+import { destinationText, destinationValues, sourceText, sourceValues } from "./istio_labels.ts";
+import type { LabelPair } from "./label_pair.ts";
 import { destinationLabels, sourceLabels } from "./mesh_labels.ts";
 import { MetricsShape } from "./metric_shape.ts";
 import { DEFAULT_TELEMETRY } from "./telemetry_api.ts";

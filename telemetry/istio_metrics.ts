@@ -8,9 +8,6 @@
  * - The source part (`reporter` … `source_cluster`) and the destination part
  *   (`destination_workload` … `destination_cluster`) are rendered once per pair and shared; a
  *   {@link LabelPair} is interned by its text, so connections to the same pair share series.
- * - `response_flags` only carries Envoy's short flags; anything else (our `RBAC`) becomes `-`,
- *   since Envoy's RBAC filter denies with 403 and no flag (`rbac_access_denied_matched_policy`
- *   is response code details, not a flag).
  * - Durations are whole milliseconds (`absl::FromChrono(d) / absl::Milliseconds(1)`).
  * - gRPC message counters are written for gRPC requests only, with the pair's labels alone (no
  *   protocol, code, status, flag or security labels): Envoy reports them from the stream's
@@ -19,94 +16,19 @@
  * - TCP bytes and gRPC messages may be added in several reports over a connection's life (see
  *   {@link IstioMetrics.periodic}); a counter only ever receives what is new since the last one.
  */
-import {
-  type Counter,
-  type CounterSeries,
-  type Histogram,
-  type HistogramSeries,
-  labelText,
-  Registry,
-} from "./registry.ts";
-import type { PeerLabels } from "./peer_labels.ts";
+import { type Counter, type Histogram, labelText, Registry } from "./registry.ts";
 import type { MetricsShape } from "./metric_shape.ts";
 import { PeriodicReports } from "./_periodic.ts";
-
-/** Envoy's response flag short strings (`ResponseFlagUtils`). */
-const ENVOY_FLAGS = new Set(
-  "UH UF UO NR URX NC DT DC LH UT LR UR UC DI FI RL UAEX RLSE IH SI DPE UPE UMSDR OM DF DO DR UDO"
-    .split(" "),
-);
-
-const SOURCE_LABELS = [
-  "reporter",
-  "source_workload",
-  "source_canonical_service",
-  "source_canonical_revision",
-  "source_workload_namespace",
-  "source_principal",
-  "source_app",
-  "source_version",
-  "source_cluster",
-] as const;
-const DESTINATION_LABELS = [
-  "destination_workload",
-  "destination_workload_namespace",
-  "destination_principal",
-  "destination_app",
-  "destination_version",
-  "destination_service",
-  "destination_canonical_service",
-  "destination_canonical_revision",
-  "destination_service_name",
-  "destination_service_namespace",
-  "destination_cluster",
-] as const;
-const HTTP_OUTCOME_LABELS = [
-  "request_protocol",
-  "response_code",
-  "grpc_response_status",
-  "response_flags",
-  "connection_security_policy",
-] as const;
-const TCP_OUTCOME_LABELS = [
-  "request_protocol",
-  "response_flags",
-  "connection_security_policy",
-] as const;
-
-/** HTTP label names in Envoy's order. */
-export const HTTP_LABELS: readonly string[] = Object.freeze([
-  ...SOURCE_LABELS,
-  ...DESTINATION_LABELS,
-  ...HTTP_OUTCOME_LABELS,
-]);
-/** gRPC message counter label names: the source and destination parts only. */
-export const MESSAGE_LABELS: readonly string[] = Object.freeze([
-  ...SOURCE_LABELS,
-  ...DESTINATION_LABELS,
-]);
-/** TCP label names in Envoy's order (no `response_code`, `grpc_response_status`). */
-export const TCP_LABELS: readonly string[] = Object.freeze([
-  ...SOURCE_LABELS,
-  ...DESTINATION_LABELS,
-  ...TCP_OUTCOME_LABELS,
-]);
-
-/** The downstream peer: its labels plus the SPIFFE id from its certificate. */
-export interface SourceLabels extends PeerLabels {
-  /** `source_principal`; `unknown` without a certificate. */
-  readonly principal: string;
-}
-
-/** The upstream endpoint and service. */
-export interface DestinationLabels extends PeerLabels {
-  /** The endpoint's SPIFFE id. */
-  readonly principal: string;
-  /** Service FQDN. */
-  readonly service: string;
-  readonly serviceName: string;
-  readonly serviceNamespace: string;
-}
+import {
+  type DestinationLabels,
+  destinationText,
+  envoyFlag,
+  HTTP_LABELS,
+  securityOf,
+  type SourceLabels,
+  sourceText,
+} from "./istio_labels.ts";
+import { LabelPair, type TcpSeries } from "./label_pair.ts";
 
 /** What one finished HTTP request adds. */
 export interface HttpOutcome {
@@ -132,188 +54,6 @@ export interface TcpTotals {
   readonly sent: number;
   /** Bytes received from the downstream (request direction). */
   readonly received: number;
-}
-
-/** The series one HTTP label set writes; a family a Telemetry disabled has none. */
-interface HttpSet {
-  readonly requests?: CounterSeries;
-  readonly duration?: HistogramSeries;
-  readonly requestBytes?: HistogramSeries;
-  readonly responseBytes?: HistogramSeries;
-}
-
-/** A pair's gRPC message series; a family a Telemetry disabled has none. */
-export interface MessageSeries {
-  readonly request?: CounterSeries;
-  readonly response?: CounterSeries;
-}
-
-/** The series of one HTTP outcome; under a shape with per-request values, a set per value. */
-interface HttpSeries extends HttpSet {
-  readonly protocol: string;
-  readonly code: number;
-  readonly grpcStatus: string;
-  readonly flag: string;
-  readonly byDynamic?: Map<string, HttpSet>;
-}
-
-/** The series one TCP outcome label set writes; a family a Telemetry disabled has none. */
-export interface TcpSeries {
-  readonly opened?: CounterSeries;
-  readonly closed?: CounterSeries;
-  readonly sent?: CounterSeries;
-  readonly received?: CounterSeries;
-}
-
-/** Label values of a pair under a Telemetry shape (see {@link IstioMetrics.shapedPair}). */
-interface Shaped {
-  readonly shape: MetricsShape;
-  /** Source then destination values, in {@link HTTP_LABELS} order. */
-  readonly values: readonly string[];
-}
-
-/**
- * The precomputed source + destination label text of one (source, destination) pair, with its
- * series by outcome. Made by {@link IstioMetrics.pair}.
- */
-export class LabelPair {
-  /** `reporter="waypoint",…,destination_cluster="…"` */
-  readonly text: string;
-  /** `mutual_tls` or `none`. */
-  readonly security: string;
-  /** Set when a Telemetry changes the labels of this pair's destination. */
-  readonly shaped?: Shaped;
-  readonly #metrics: IstioMetrics;
-  /** Few per pair (a handful of codes and flags): a scan beats building a key string. */
-  readonly #http: HttpSeries[] = [];
-  readonly #tcp = new Map<string, TcpSeries | Map<string, TcpSeries>>();
-  readonly #messages = new Map<string, MessageSeries>();
-
-  constructor(metrics: IstioMetrics, text: string, security: string, shaped?: Shaped) {
-    this.#metrics = metrics;
-    this.text = text;
-    this.security = security;
-    this.shaped = shaped;
-  }
-
-  /** The HTTP series of an outcome; made on first use. */
-  http(protocol: string, code: number, grpcStatus: string, flag: string): HttpSeries {
-    const all = this.#http;
-    for (let i = 0; i < all.length; i++) {
-      const s = all[i];
-      if (
-        s.code === code && s.flag === flag && s.grpcStatus === grpcStatus && s.protocol === protocol
-      ) {
-        return s;
-      }
-    }
-    const outcome = [protocol, String(code), grpcStatus, flag, this.security];
-    const head = { protocol, code, grpcStatus, flag };
-    const dynamic = this.shaped && this.shaped.shape.dynamic.length > 0;
-    const made: HttpSeries = dynamic
-      ? { ...head, byDynamic: new Map() }
-      : { ...head, ...this.httpSet(outcome, []) };
-    all.push(made);
-    return made;
-  }
-
-  /**
-   * The series of an outcome under per-request label values; made on first use.
-   *
-   * @param s The outcome's entry
-   * @param dynamic Values of the shape's per-request expressions
-   */
-  httpDynamic(s: HttpSeries, dynamic: readonly string[]): HttpSet {
-    const key = dynamic.join("\u0000");
-    let set = s.byDynamic!.get(key);
-    if (!set) {
-      set = this.httpSet(
-        [s.protocol, String(s.code), s.grpcStatus, s.flag, this.security],
-        dynamic,
-      );
-      s.byDynamic!.set(key, set);
-    }
-    return set;
-  }
-
-  /** The TCP series of a flag (and per-connection label values); made on first use. */
-  tcp(flag: string, dynamic: readonly string[] = []): TcpSeries {
-    const key = dynamic.length === 0 ? flag : `${flag}\u0000${dynamic.join("\u0000")}`;
-    let found = this.#tcp.get(key) as TcpSeries | undefined;
-    if (!found) {
-      const m = this.#metrics;
-      const outcome = ["tcp", flag, this.security];
-      const text = this.#labels(TCP_LABELS, TCP_OUTCOME_LABELS, outcome, dynamic);
-      found = {
-        opened: seriesOf(m.tcpOpened, text),
-        closed: seriesOf(m.tcpClosed, text),
-        sent: seriesOf(m.tcpSent, text),
-        received: seriesOf(m.tcpReceived, text),
-      };
-      this.#tcp.set(key, found);
-    }
-    return found;
-  }
-
-  httpSet(outcome: readonly string[], dynamic: readonly string[]): HttpSet {
-    const m = this.#metrics;
-    const text = this.#labels(HTTP_LABELS, HTTP_OUTCOME_LABELS, outcome, dynamic);
-    return {
-      requests: seriesOf(m.requests, text),
-      duration: seriesOf(m.duration, text),
-      requestBytes: seriesOf(m.requestBytes, text),
-      responseBytes: seriesOf(m.responseBytes, text),
-    };
-  }
-
-  /** The gRPC message series (pair labels only, plus per-request values); made on first use. */
-  messages(dynamic: readonly string[] = []): MessageSeries {
-    const key = dynamic.join("\u0000");
-    let found = this.#messages.get(key);
-    if (!found) {
-      const shaped = this.shaped;
-      const text = shaped
-        ? (family: string) =>
-          shaped.shape.render(
-            family,
-            MESSAGE_LABELS,
-            shaped.values,
-            dynamic,
-          )
-        : () => this.text;
-      const m = this.#metrics;
-      found = {
-        request: seriesOf(m.requestMessages, text),
-        response: seriesOf(m.responseMessages, text),
-      };
-      this.#messages.set(key, found);
-    }
-    return found;
-  }
-
-  /** Label text by family name: the shared text, or the shape's per family (null: disabled). */
-  #labels(
-    names: readonly string[],
-    outcomeNames: readonly string[],
-    outcome: readonly string[],
-    dynamic: readonly string[],
-  ): (family: string) => string | null {
-    const shaped = this.shaped;
-    if (!shaped) {
-      const text = `${this.text},${labelText(outcomeNames, outcome)}`;
-      return () => text;
-    }
-    const values = [...shaped.values, ...outcome];
-    return (family) => shaped.shape.render(family, names, values, dynamic);
-  }
-}
-
-function seriesOf<T extends { readonly labels: string }>(
-  family: { readonly name: string; series(labels: string): T },
-  text: (family: string) => string | null,
-): T | undefined {
-  const labels = text(family.name);
-  return labels === null ? undefined : family.series(labels);
 }
 
 /** Options of {@link IstioMetrics}. */
@@ -511,77 +251,4 @@ export class IstioMetrics {
     if (series.closed) series.closed.value++;
     this.reportTcp(series, added);
   }
-}
-
-/**
- * Renders the source part of a pair: `reporter="waypoint"` … `source_cluster`.
- *
- * @param s The source labels
- */
-export function sourceText(s: SourceLabels): string {
-  return labelText(SOURCE_LABELS, sourceValues(s));
-}
-
-/**
- * The source label values in {@link HTTP_LABELS} order.
- *
- * @param s The source labels
- */
-export function sourceValues(s: SourceLabels): string[] {
-  return [
-    "waypoint",
-    s.workload,
-    s.canonicalService,
-    s.canonicalRevision,
-    s.namespace,
-    s.principal,
-    s.app,
-    s.version,
-    s.cluster,
-  ];
-}
-
-/**
- * Renders the destination part of a pair: `destination_workload` … `destination_cluster`.
- *
- * @param d The destination labels
- */
-export function destinationText(d: DestinationLabels): string {
-  return labelText(DESTINATION_LABELS, destinationValues(d));
-}
-
-/**
- * The destination label values in {@link HTTP_LABELS} order.
- *
- * @param d The destination labels
- */
-export function destinationValues(d: DestinationLabels): string[] {
-  return [
-    d.workload,
-    d.namespace,
-    d.principal,
-    d.app,
-    d.version,
-    d.service,
-    d.canonicalService,
-    d.canonicalRevision,
-    d.serviceName,
-    d.serviceNamespace,
-    d.cluster,
-  ];
-}
-
-function securityOf(principal: string): string {
-  return principal !== "unknown" ? "mutual_tls" : "none";
-}
-
-/**
- * Our flag as Envoy would report it: its short strings kept (comma lists too), others `-`.
- *
- * @param flag Our response flag
- */
-export function envoyFlag(flag: string): string {
-  if (flag === "-" || ENVOY_FLAGS.has(flag)) return flag;
-  const kept = flag.split(",").filter((f) => ENVOY_FLAGS.has(f));
-  return kept.length > 0 ? kept.join(",") : "-";
 }

@@ -12,7 +12,7 @@
  *   destination reports `unknown` for all of its workload labels.
  */
 import type { Destination, Endpoint, Service, Snapshot } from "../mesh/mod.ts";
-import type { DestinationLabels, SourceLabels } from "./istio_metrics.ts";
+import type { DestinationLabels, SourceLabels } from "./istio_labels.ts";
 import {
   namespaceOfIdentity,
   peerFromBaggage,

@@ -13,7 +13,7 @@
  */
 import type { CelAttributes, CelProgram } from "./cel/mod.ts";
 import { escapeLabelValue } from "./registry.ts";
-import { HTTP_LABELS } from "./istio_metrics.ts";
+import { HTTP_LABELS } from "./istio_labels.ts";
 import type { MetricsSettings } from "./telemetry_settings.ts";
 
 /** Where a label's value comes from: a folded constant or a dynamic slot. */

@@ -36,21 +36,21 @@ export {
   type RenderOptions,
 } from "./registry.ts";
 export {
-  type DestinationLabels,
-  destinationText,
-  HTTP_LABELS,
   type HttpOutcome,
   IstioMetrics,
   type IstioMetricsOptions,
-  LabelPair,
+  type TcpTotals,
+} from "./istio_metrics.ts";
+export {
+  type DestinationLabels,
+  destinationText,
+  HTTP_LABELS,
   MESSAGE_LABELS,
-  type MessageSeries,
   type SourceLabels,
   sourceText,
   TCP_LABELS,
-  type TcpSeries,
-  type TcpTotals,
-} from "./istio_metrics.ts";
+} from "./istio_labels.ts";
+export { LabelPair, type MessageSeries, type TcpSeries } from "./label_pair.ts";
 export {
   namespaceOfIdentity,
   parseBaggage,

@@ -16,15 +16,9 @@
  */
 import type { Destination, Endpoint, Service, Snapshot } from "../mesh/mod.ts";
 import type { CelAttributes } from "./cel/mod.ts";
-import {
-  destinationValues,
-  envoyFlag,
-  type IstioMetrics,
-  type LabelPair,
-  sourceValues,
-  type TcpSeries,
-  type TcpTotals,
-} from "./istio_metrics.ts";
+import type { IstioMetrics, TcpTotals } from "./istio_metrics.ts";
+import { destinationValues, envoyFlag, sourceValues } from "./istio_labels.ts";
+import type { LabelPair, TcpSeries } from "./label_pair.ts";
 import { destinationLabels, servedBy, sourceLabels } from "./mesh_labels.ts";
 import { MetricsShape } from "./metric_shape.ts";
 import { DEFAULT_TELEMETRY } from "./telemetry_api.ts";
