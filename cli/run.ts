@@ -28,7 +28,7 @@ import {
 } from "../proxy/mod.ts";
 import { RemoteJwks } from "../policy/mod.ts";
 import { metricsFilter, type TraceExporters } from "../telemetry/mod.ts";
-import { compose } from "../http/mod.ts";
+import { chainVariants, type Filter } from "../http/mod.ts";
 import { Balancer } from "../routes/mod.ts";
 import {
   type CaIdentity,
@@ -141,20 +141,40 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
   const { metrics, accessLogs, traces } = telemetry;
   const plugins = startWasm(options, holder, { upstreams, balancer });
   const wasm = plugins.wasm;
-  // Istio's waypoint order (l7.md §4.3), with metrics and tracing first to see every request.
-  const chain = compose<RequestState>([
-    // First, so that it also sees the requests that policies refuse; it also writes access logs.
-    metricsFilter(metrics, { accessLogs }),
-    tracingFilterFor(options, traces),
-    customAuthzFilter(new ExtAuthz({ upstreams, balancer })),
-    wasmFilter(wasm, "AUTHN"),
+  // First, so that it also sees the requests that policies refuse; it also writes access logs.
+  const metered = metricsFilter(metrics, { accessLogs });
+  const custom = customAuthzFilter(new ExtAuthz({ upstreams, balancer }));
+  const [authn, authz, tracing] = [
     authnFilter(jwks),
-    wasmFilter(wasm, "AUTHZ"),
     authzFilter(),
-    wasmFilter(wasm, "STATS"),
-    wasmFilter(wasm, "UNSPECIFIED_PHASE"),
-    router({ upstreams, balancer }),
-  ]);
+    tracingFilterFor(options, traces),
+  ];
+  const [wasmAuthn, wasmAuthz, wasmStats, wasmOther] = (
+    ["AUTHN", "AUTHZ", "STATS", "UNSPECIFIED_PHASE"] as const
+  ).map((phase) => wasmFilter(wasm, phase));
+  const route = router({ upstreams, balancer });
+  // Istio's waypoint order (l7.md §4.3), with metrics and tracing first to see every request; a
+  // config without plugins, policies or tracing providers gets a chain without those filters.
+  const chain = chainVariants<RequestState>(
+    ({ state: { config } }) =>
+      (config.wasm.all.length > 0 ? USES_WASM : 0) |
+      (config.authz.count + config.authn.count > 0 ? USES_POLICY : 0) |
+      (config.meshConfig.tracing.size > 0 ? USES_TRACING : 0),
+    (uses) => {
+      const on = (bit: number, ...filters: Filter<RequestState>[]) => (uses & bit ? filters : []);
+      return [
+        metered,
+        ...on(USES_TRACING, tracing),
+        ...on(USES_POLICY, custom),
+        ...on(USES_WASM, wasmAuthn),
+        ...on(USES_POLICY, authn),
+        ...on(USES_WASM, wasmAuthz),
+        ...on(USES_POLICY, authz),
+        ...on(USES_WASM, wasmStats, wasmOther),
+        route,
+      ];
+    },
+  );
   let ready = false;
   // Aborted on close: every HTTP connection inside the tunnels and on --dev-http drains (Envoy's).
   const drain = new AbortController();
@@ -235,3 +255,6 @@ export async function startWaypoint(options: RunOptions): Promise<Waypoint> {
     },
   };
 }
+
+/** What a request's config needs from the chain (see `chainVariants`). */
+const USES_WASM = 1, USES_POLICY = 2, USES_TRACING = 4;

@@ -28,7 +28,7 @@ export {
 export { type H1Exchange, type H1Handler, type H1ServerOptions, serveH1 } from "./h1_server.ts";
 export { H1ClientConnection, type H1ClientOptions, type H1Response } from "./h1_client.ts";
 export { H2cClientConnection, type H2cOptions, serveH2c } from "./h2c.ts";
-export { compose, type Filter, LocalReply, runChain } from "./chain.ts";
+export { chainVariants, compose, type Filter, LocalReply, runChain } from "./chain.ts";
 export { Deadline } from "./deadline.ts";
 export { HttpContext, type Message } from "./context.ts";
 export { pumpBody, readableBody } from "./stream_body.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { compose, type Filter, LocalReply, runChain } from "../../http/chain.ts";
+import { chainVariants, compose, type Filter, LocalReply, runChain } from "../../http/chain.ts";
 import { HttpContext } from "../../http/context.ts";
 import { bytesBody, HeaderMap, readAll } from "../../http/types.ts";
 
@@ -55,4 +55,27 @@ Deno.test("compose() refuses a second next() and the chain answers 500", async (
   await runChain(compose([twice, ok]), ctx, (e) => errors.push(e));
   assert.equal(ctx.response?.head.status, 500);
   assert.equal(errors.length, 1);
+});
+
+Deno.test("chainVariants() runs each request through the chain of its key, each composed once", async () => {
+  const seen: string[] = [];
+  const mark = (name: string): Filter<unknown> => (_ctx, next) => {
+    seen.push(name);
+    return next();
+  };
+  const built: number[] = [];
+  const wanted = [0, 1, 1, 0];
+  let i = 0;
+  const chain = chainVariants<unknown>(() => wanted[i++], (key) => {
+    built.push(key);
+    return [mark("first"), ...(key & 1 ? [mark("optional")] : []), ok];
+  });
+  for (const expected of [["first"], ["first", "optional"], ["first", "optional"], ["first"]]) {
+    seen.length = 0;
+    const ctx = context();
+    await runChain(chain, ctx);
+    assert.deepEqual(seen, expected);
+    assert.equal(ctx.response?.head.status, 200);
+  }
+  assert.deepEqual(built, [0, 1], "one composition per key");
 });
