@@ -9,6 +9,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { makePki, spiffe } from "../fixtures/pki.ts";
+import { oneServiceMesh } from "../fixtures/mesh_yaml.ts";
 import { DEFAULT_TUNNEL_CONFIG, HbonePool, TunnelError } from "../../tunnel/mod.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -24,30 +25,13 @@ interface Site {
 }
 
 function meshYaml({ pod, vip }: Site, backendPort: number): string {
-  return `apiVersion: v1
-kind: Namespace
-metadata: { name: ns1, labels: { istio.io/use-waypoint: waypoint } }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: waypoint, namespace: ns1 }
-spec:
-  gatewayClassName: istio-waypoint
-  listeners: [{ name: mesh, port: 15008, protocol: HBONE }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: slow, namespace: ns1 }
-spec:
-  clusterIP: ${vip}
-  selector: { app: slow }
-  ports: [{ name: http, port: 80, targetPort: ${backendPort} }]
----
-apiVersion: v1
-kind: Pod
-metadata: { name: slow-1, namespace: ns1, labels: { app: slow } }
-status: { podIP: ${pod}, conditions: [{ type: Ready, status: "True" }] }
-`;
+  return oneServiceMesh({
+    name: "slow",
+    vip,
+    app: "slow",
+    ports: [{ name: "http", port: 80, targetPort: backendPort }],
+    pods: [{ name: "slow-1", ip: pod }],
+  });
 }
 
 /** An HTTP backend that holds each response until {@link SlowBackend.release} is called. */

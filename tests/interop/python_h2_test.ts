@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { startWaypoint, type Waypoint } from "../../cli/run.ts";
 import { startEcho } from "../fixtures/echo.ts";
 import { makePki, type Pki, spiffe } from "../fixtures/pki.ts";
+import { oneServiceMesh } from "../fixtures/mesh_yaml.ts";
 import { concat, roundTrip } from "../fixtures/streams.ts";
 import { DEFAULT_TUNNEL_CONFIG, HbonePool, serveDestination } from "../../tunnel/mod.ts";
 import { type ConnectRecord, runClient, startPythonServer, whyNoPythonH2 } from "./_python_h2.ts";
@@ -32,31 +33,13 @@ interface MeshShape {
 
 /** Namespace `ns1` bound to Gateway `ns1/waypoint`, Service `ns1/echo` on port 9000, one pod. */
 function meshYaml(m: MeshShape): string {
-  return `apiVersion: v1
-kind: Namespace
-metadata: { name: ns1, labels: { istio.io/use-waypoint: waypoint } }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: waypoint, namespace: ns1 }
-spec:
-  gatewayClassName: istio-waypoint
-  listeners: [{ name: mesh, port: 15008, protocol: HBONE }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: echo, namespace: ns1 }
-spec:
-  clusterIP: ${m.vip}
-  selector: { app: echo }
-  ports: [{ name: tcp-echo, port: 9000, targetPort: ${m.targetPort} }]
----
-apiVersion: v1
-kind: Pod
-metadata: { name: echo-1, namespace: ns1, labels: { app: echo } }
-spec: { serviceAccountName: echo }
-status: { podIP: ${m.podIp}, conditions: [{ type: Ready, status: "True" }] }
-`;
+  return oneServiceMesh({
+    name: "echo",
+    vip: m.vip,
+    app: "echo",
+    ports: [{ name: "tcp-echo", port: 9000, targetPort: m.targetPort }],
+    pods: [{ name: "echo-1", ip: m.podIp, sa: "echo" }],
+  });
 }
 
 /** Starts the waypoint over {@link meshYaml}; disposing it closes it and removes its folder. */
